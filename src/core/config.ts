@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { TmuxClaudeError } from './errors.js';
+
+/** The one configuration schema: environment variables and flags both land here. */
+export const ConfigSchema = z.object({
+  home: z.string().min(1),
+  /** `sqlite` (the embedded store at <home>/store.db) or a `redis://` URL. */
+  store: z.union([
+    z.literal('sqlite'),
+    z.string().regex(/^rediss?:\/\//, 'must be "sqlite" or a redis:// URL'),
+  ]),
+  /** Fixed supervisor port; undefined picks a free one (and prefers the previous one on restart). */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** How long `spawn` waits for an instance to report ready. */
+  spawnTimeoutMs: z.number().int().positive().default(30_000),
+  /** How long `send` waits for a delivery to be confirmed before answering "queued". */
+  sendTimeoutMs: z.number().int().positive().default(60_000),
+  /** Per-call timeout for tmux and git. */
+  commandTimeoutMs: z.number().int().positive().default(15_000),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Reads TMUX_CLAUDE_HOME, TMUX_CLAUDE_STORE and TMUX_CLAUDE_PORT; throws INVALID_ARGUMENT with the reason. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const raw = {
+    home: resolve(env.TMUX_CLAUDE_HOME || join(homedir(), '.tmux-claude')),
+    store: env.TMUX_CLAUDE_STORE || 'sqlite',
+    port: env.TMUX_CLAUDE_PORT ? Number(env.TMUX_CLAUDE_PORT) : undefined,
+    ...overrides,
+  };
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join('.') ?? 'config';
+    const envName = { home: 'TMUX_CLAUDE_HOME', store: 'TMUX_CLAUDE_STORE', port: 'TMUX_CLAUDE_PORT' }[field];
+    throw new TmuxClaudeError(
+      'INVALID_ARGUMENT',
+      `invalid ${envName ?? field}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Every path under the home dir, computed in one place. */
+export interface Paths {
+  home: string;
+  runDir: string;
+  /** Written by the running supervisor: port, pid, admin token (mode 0600). */
+  supervisorFile: string;
+  supervisorLock: string;
+  supervisorLog: string;
+  storeFile: string;
+  worktrees: string;
+  instances: string;
+  logs: string;
+  /** Private tmux socket name, unique per home dir so test homes never share a server. */
+  tmuxSocket: string;
+}
+
+export function pathsFor(home: string): Paths {
+  const runDir = join(home, 'run');
+  const digest = createHash('sha256').update(home).digest('hex').slice(0, 10);
+  return {
+    home,
+    runDir,
+    supervisorFile: join(runDir, 'supervisor.json'),
+    supervisorLock: join(runDir, 'supervisor.lock'),
+    supervisorLog: join(home, 'logs', 'supervisor.log'),
+    storeFile: join(home, 'store.db'),
+    worktrees: join(home, 'worktrees'),
+    instances: join(home, 'instances'),
+    logs: join(home, 'logs'),
+    tmuxSocket: `tmux-claude-${digest}`,
+  };
+}
+
+export function instanceDir(paths: Paths, instanceId: string): string {
+  return join(paths.instances, instanceId);
+}

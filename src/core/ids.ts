@@ -1,0 +1,60 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Role } from './types.js';
+
+const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz';
+
+function randomSuffix(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const b of bytes) out += ALPHABET[b % ALPHABET.length];
+  return out;
+}
+
+const ROLE_PREFIX: Record<Role, string> = { executive: 'exec', manager: 'mgr', specialist: 'spec' };
+
+/** Instance ids read as what they are: `exec-k3f9q2`, `mgr-…`, `spec-…`. */
+export function newInstanceId(role: Role): string {
+  return `${ROLE_PREFIX[role]}-${randomSuffix(6)}`;
+}
+
+export function newRunId(): string {
+  return `run-${randomSuffix(8)}`;
+}
+
+export function newMessageId(): string {
+  return `msg-${Date.now().toString(36)}-${randomSuffix(6)}`;
+}
+
+export function newTaskId(): string {
+  return `t${randomSuffix(5)}`;
+}
+
+/** A bearer token: 32 random bytes, base64url. */
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Lower-case, dash-separated, safe in a git branch name; never empty. */
+export function slugify(text: string, maxLength = 32): string {
+  const slug = text
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, maxLength)
+    .replace(/-+$/g, '');
+  return slug || 'work';
+}
+
+/** The branch contract of ARCHITECTURE.md: `specialist-<instanceId>-<taskId>-<feature>`. */
+export function specialistBranch(instanceId: string, taskId: string, feature: string): string {
+  return `specialist-${instanceId}-${taskId}-${slugify(feature)}`;
+}
+
+export function managerBranch(instanceId: string, feature: string): string {
+  return `manager-${instanceId}-${slugify(feature)}`;
+}

@@ -1,0 +1,33 @@
+export type {
+  Role,
+  AgentKind,
+  InstanceState,
+  Instance,
+  Run,
+  Message,
+  MessageState,
+  EventDataByKind,
+  EventKind,
+  EventInput,
+  AuditEvent,
+} from './types.js';
+export { ROLES, AGENT_KINDS, LIVE_STATES, isLive } from './types.js';
+export type { ErrorCode } from './errors.js';
+export { TmuxClaudeError, CommandError, notFound, asError } from './errors.js';
+export {
+  newInstanceId,
+  newRunId,
+  newMessageId,
+  newTaskId,
+  newToken,
+  hashToken,
+  slugify,
+  specialistBranch,
+  managerBranch,
+} from './ids.js';
+export type { Config, Paths } from './config.js';
+export { ConfigSchema, loadConfig, pathsFor, instanceDir } from './config.js';
+export type { Logger } from './logger.js';
+export { createLogger, silentLogger } from './logger.js';
+export type { RunResult } from './process.js';
+export { runCommand } from './process.js';

@@ -1,0 +1,103 @@
+/** The three levels of the organisation. */
+export type Role = 'executive' | 'manager' | 'specialist';
+export const ROLES: readonly Role[] = ['executive', 'manager', 'specialist'];
+
+/** Agent CLIs an instance can run. `lite` is the built-in light runtime. */
+export type AgentKind = 'lite' | 'claude' | 'codex' | 'gemini';
+export const AGENT_KINDS: readonly AgentKind[] = ['lite', 'claude', 'codex', 'gemini'];
+
+/**
+ * Lifecycle of an instance. `starting` until the agent reports ready; `idle`/`busy` follow its turns;
+ * `dead` when its pane or process is gone unexpectedly; `terminated` after a deliberate stop.
+ */
+export type InstanceState = 'starting' | 'idle' | 'busy' | 'blocked' | 'dead' | 'terminated';
+export const LIVE_STATES: readonly InstanceState[] = ['starting', 'idle', 'busy', 'blocked'];
+
+export function isLive(state: InstanceState): boolean {
+  return LIVE_STATES.includes(state);
+}
+
+/** One agent running in its own tmux session. */
+export interface Instance {
+  id: string;
+  runId: string;
+  role: Role;
+  parentId: string | null;
+  /** Short human name, also the `<feature>` part of a specialist's branch. */
+  name: string;
+  agent: AgentKind;
+  state: InstanceState;
+  /** Branch the instance's work lands on (specialists: their own; managers: their integration branch). */
+  branch: string | null;
+  /** Worktree directory (specialists only), under the home dir. */
+  worktree: string | null;
+  /** Working directory the agent was started in. */
+  cwd: string;
+  tmuxSession: string;
+  /** PID of the agent process in the pane, once known. */
+  pid: number | null;
+  /** sha256 of the instance's bearer token; the token itself is never stored. */
+  tokenHash: string;
+  /** The task text the instance was spawned for. */
+  task: string | null;
+  taskId: string | null;
+  createdAt: number;
+  updatedAt: number;
+  endedAt: number | null;
+  /** Why the instance is dead or blocked, when known. */
+  error: string | null;
+}
+
+/** A goal handed to an Executive, and where its work lands. */
+export interface Run {
+  id: string;
+  goal: string;
+  /** The user's repository. */
+  repo: string;
+  /** Branch that receives the run's merged work. */
+  targetBranch: string;
+  agent: AgentKind;
+  /** Environment given to every agent of the run (e.g. ANTHROPIC_BASE_URL for the scripted model). */
+  agentEnv: Record<string, string>;
+  createdAt: number;
+}
+
+export type MessageState = 'pending' | 'delivered' | 'failed';
+
+/** A message from one instance (or the user, `from: "user"`) to another. */
+export interface Message {
+  id: string;
+  runId: string;
+  from: string;
+  to: string;
+  body: string;
+  state: MessageState;
+  attempts: number;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+/** Every kind of audit event, with the data it carries. */
+export interface EventDataByKind {
+  'supervisor.started': { pid: number; port: number; adopted: string[]; lost: string[] };
+  'supervisor.stopped': { pid: number };
+  'run.created': { runId: string; repo: string; targetBranch: string; goal: string };
+  'instance.spawned': { role: Role; parentId: string | null; branch: string | null; agent: AgentKind };
+  'instance.state': { from: InstanceState; to: InstanceState; reason?: string };
+  'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
+  'instance.restarted': { pid: number | null };
+  'message.sent': { messageId: string; to: string; bytes: number };
+  'message.delivered': { messageId: string; latencyMs: number };
+  'git.merged': { source: string; into: string; commit: string; commits: number };
+  'tool.called': { tool: string; ok: boolean; error?: string };
+  'tmux.orphan': { session: string };
+}
+export type EventKind = keyof EventDataByKind;
+
+/** What a component appends to the event log. */
+export type EventInput = {
+  [K in EventKind]: { kind: K; actor: string; instanceId: string | null; data: EventDataByKind[K] };
+}[EventKind];
+
+/** An appended event: sequence numbers rise by one per append. */
+export type AuditEvent = EventInput & { seq: number; ts: number };

@@ -1,0 +1,549 @@
+import { randomUUID } from 'node:crypto';
+import { stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CommandError, TmuxClaudeError, runCommand } from '../core/index.js';
+
+/** How to reach one private tmux server. */
+export interface TmuxDriverOptions {
+  /** The `-L` socket name; every call of this driver goes to that server only. */
+  socketName: string;
+  /** The tmux binary; default `tmux`. */
+  tmuxBin?: string;
+  /** Timeout for each tmux invocation; default 10000 ms. */
+  timeoutMs?: number;
+}
+
+/** A session and its first (active) pane. */
+export interface SessionInfo {
+  name: string;
+  /** The pane id, e.g. `%3`; stable for the pane's lifetime and a valid `target`. */
+  paneId: string;
+  /** The pid of the pane's process; null when tmux does not report one. */
+  pid: number | null;
+  /** The process exited (and tmux collected its exit status); the pane is kept by `remain-on-exit`. */
+  dead: boolean;
+  /** The exit status of a dead pane; null while alive or when it was killed by a signal. */
+  deadStatus: number | null;
+  /** The signal that killed a dead pane's process; null otherwise. */
+  deadSignal: number | null;
+}
+
+/** Options of {@link TmuxDriver.newSession}. */
+export interface NewSessionOptions {
+  /** Session name: letters, digits, `_` and `-` only (tmux rewrites `.` and `:`). */
+  name: string;
+  /** Working directory; must exist (tmux would silently fall back to another directory). */
+  cwd: string;
+  /** The program and its arguments, executed directly without a shell. */
+  command: string[];
+  /** Extra environment for the program, on top of the server's environment. */
+  env?: Record<string, string>;
+  /** Columns; default 200. */
+  width?: number;
+  /** Rows; default 50. */
+  height?: number;
+}
+
+/** Options of {@link TmuxDriver.paste}. */
+export interface PasteOptions {
+  /** Press Enter after the paste; default true. */
+  submit?: boolean;
+  /** Pause between the paste and Enter, so TUIs see Enter as a keypress rather than part of the paste; default 200. */
+  enterDelayMs?: number;
+}
+
+/** Result of {@link TmuxDriver.capture}. */
+export interface Capture {
+  /** Pass this as `since` next time to get only newer lines. */
+  cursor: number;
+  /** The lines in [since, cursor), wrapped lines joined, trailing blanks removed, no escape sequences. */
+  lines: string[];
+}
+
+/** tmux 3.3a prints `#{pane_dead_signal}` as a number, later versions as a name such as `term`. */
+function parseSignal(s: string | undefined): number | null {
+  if (s === undefined || s === '') return null;
+  const n = parseIntOrNull(s);
+  if (n !== null) return n;
+  const name = `SIG${s.toUpperCase().replace(/^SIG/, '')}`;
+  return (constants.signals as Record<string, number | undefined>)[name] ?? null;
+}
+
+const SESSION_NAME = /^[A-Za-z0-9_-]+$/;
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MISSING_TARGET =
+  /can't find (session|window|pane)|no current target|no server running|error connecting to/;
+const NO_SERVER = /no server running|error connecting to|server exited unexpectedly/;
+
+/**
+ * tmux splits its command line at any argument that ends in `;` (the command separator) and turns a trailing
+ * `\;` into a literal `;`. Escaping every argument this way passes it through unchanged.
+ */
+function tmuxArg(arg: string): string {
+  return arg.endsWith(';') ? `${arg.slice(0, -1)}\\;` : arg;
+}
+
+/** Quotes a string for tmux's command parser (used for hook commands, which tmux parses from a string). */
+function tmuxQuote(s: string): string {
+  return `'${s.replaceAll("'", `'"'"'`)}'`;
+}
+
+/**
+ * Maps a user target to a tmux pane target: pane ids (`%3`) stay as they are; a session name matches exactly
+ * (`=name:`, its current window's active pane), so `tc-1` never resolves to `tc-10`.
+ */
+function paneTarget(target: string): string {
+  if (/^%\d+$/.test(target)) return target;
+  const exact = target.startsWith('=') ? target : `=${target}`;
+  return exact.includes(':') ? exact : `${exact}:`;
+}
+
+function parseIntOrNull(s: string | undefined): number | null {
+  if (s === undefined || s === '') return null;
+  const n = Number.parseInt(s, 10);
+  return Number.isNaN(n) ? null : n;
+}
+
+/** `#{pid}` is the server's pid (see {@link TmuxDriver.nudge}); the session name goes last as it may hold tabs. */
+const SESSION_FORMAT =
+  '#{pid}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{session_name}';
+
+interface SessionLine {
+  serverPid: number | null;
+  info: SessionInfo;
+  /** The pane's pty closed but tmux has not collected the exit status yet. */
+  unreaped: boolean;
+}
+
+function parseSessionLine(line: string): SessionLine {
+  const [serverPid, paneId = '', pid, deadFlag, status, signal, ...name] = line.split('\t');
+  const deadStatus = parseIntOrNull(status);
+  const deadSignal = parseSignal(signal);
+  // pane_dead only means the pty closed; a pane is dead once its exit status or signal is known too.
+  const dead = deadFlag === '1' && (deadStatus !== null || deadSignal !== null);
+  return {
+    serverPid: parseIntOrNull(serverPid),
+    info: {
+      name: name.join('\t'),
+      paneId,
+      pid: parseIntOrNull(pid),
+      dead,
+      deadStatus: dead ? deadStatus : null,
+      deadSignal: dead ? deadSignal : null,
+    },
+    unreaped: deadFlag === '1' && !dead,
+  };
+}
+
+/**
+ * Drives one private tmux server (`tmux -L socketName -f /dev/null`). Every call runs tmux with an argument
+ * array, never a shell, and has a timeout. Failures reject with TmuxClaudeError: DEPENDENCY_MISSING when tmux is
+ * not installed, NOT_FOUND for a missing session or pane, CONFLICT for a duplicate session, and CommandError
+ * (EXTERNAL_COMMAND_FAILED) for anything else. The driver owns no connection; instances are cheap and several
+ * may share a socket, but pastes are only serialized within one instance.
+ */
+export class TmuxDriver {
+  private readonly socketName: string;
+  private readonly tmuxBin: string;
+  private readonly timeoutMs: number;
+  /** Writes per target as given, in call order (a pane can be named by session name or pane id). */
+  private readonly targetQueues = new Map<string, Promise<void>>();
+  /** Writes per pane: one writer per pane at a time, whatever name it was given by. */
+  private readonly paneQueues = new Map<string, Promise<void>>();
+
+  constructor(opts: TmuxDriverOptions) {
+    if (!opts.socketName) throw new TmuxClaudeError('INVALID_ARGUMENT', 'tmux socket name must not be empty');
+    this.socketName = opts.socketName;
+    this.tmuxBin = opts.tmuxBin ?? 'tmux';
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /** `tmux -V` output, e.g. "tmux 3.3a"; DEPENDENCY_MISSING if tmux is absent. */
+  async version(): Promise<string> {
+    const res = await runCommand([this.tmuxBin, '-V'], { timeoutMs: this.timeoutMs });
+    return res.stdout.trim();
+  }
+
+  /**
+   * Starts the server if needed, sets `exit-empty off` (so killing the last session does not stop the server
+   * and race the next new-session) and the global `remain-on-exit on` and `history-limit 50000`. Idempotent.
+   */
+  async ensureServer(): Promise<void> {
+    await this.run(this.serverSetup());
+  }
+
+  /**
+   * Sets (replaces) the global pane-died hook to `run-shell -b <shellCommand>`. tmux expands formats such as
+   * `#{pane_id}`, `#{pane_dead_status}` and `#{session_name}` in the command before `/bin/sh` runs it (write `##`
+   * for a literal `#`). Redirect its output: tmux shows run-shell output in the pane. The hook fires once tmux
+   * has collected the exit status; {@link TmuxDriver.listSessions} recovers exits tmux missed. Idempotent.
+   */
+  async setPaneDiedHook(shellCommand: string): Promise<void> {
+    await this.run([
+      ...this.serverSetup(),
+      ['set-hook', '-g', 'pane-died', `run-shell -b ${tmuxQuote(shellCommand)}`],
+    ]);
+  }
+
+  /**
+   * Creates a detached session running `command` directly (no shell) in `cwd` with a fixed size and extra
+   * environment, keeping the pane after the program exits (`remain-on-exit`). Ensures the server first.
+   * Rejects with CONFLICT if the session exists, INVALID_ARGUMENT for a bad name, command, env key or cwd.
+   */
+  async newSession(opts: NewSessionOptions): Promise<SessionInfo> {
+    if (!SESSION_NAME.test(opts.name)) {
+      throw new TmuxClaudeError(
+        'INVALID_ARGUMENT',
+        `invalid tmux session name ${JSON.stringify(opts.name)}`,
+        {
+          hint: 'use letters, digits, "_" and "-" only',
+        },
+      );
+    }
+    const [program] = opts.command;
+    if (program === undefined || program === '') {
+      throw new TmuxClaudeError('INVALID_ARGUMENT', `no command given for tmux session ${opts.name}`);
+    }
+    await this.assertDirectory(opts.cwd, opts.name);
+    const envArgs: string[] = [];
+    for (const [key, value] of Object.entries(opts.env ?? {})) {
+      if (!ENV_KEY.test(key)) {
+        throw new TmuxClaudeError(
+          'INVALID_ARGUMENT',
+          `invalid environment variable name ${JSON.stringify(key)}`,
+          {
+            hint: 'use letters, digits and "_", not starting with a digit',
+          },
+        );
+      }
+      envArgs.push('-e', `${key}=${value}`);
+    }
+    // tmux runs a single-word command through `default-shell -c`; env(1) keeps it a plain exec.
+    const argv = opts.command.length === 1 ? ['/usr/bin/env', '--', program] : opts.command;
+    const width = String(opts.width ?? 200);
+    const height = String(opts.height ?? 50);
+    const { stdout } = await this.run(
+      [
+        ...this.serverSetup(),
+        // One invocation: -P/-F reports the new pane, and nothing runs between creating and configuring it.
+        [
+          'new-session',
+          '-d',
+          '-s',
+          opts.name,
+          '-c',
+          opts.cwd,
+          '-x',
+          width,
+          '-y',
+          height,
+          ...envArgs,
+          '-P',
+          '-F',
+          SESSION_FORMAT,
+          '--',
+          ...argv,
+        ],
+        ['set-option', '-w', '-t', `=${opts.name}:`, 'remain-on-exit', 'on'],
+      ],
+      { what: `tmux session ${opts.name}` },
+    );
+    const line = stdout.split('\n').find((l) => l.includes('\t'));
+    if (!line) {
+      throw new TmuxClaudeError('INTERNAL', `tmux did not report the pane of new session ${opts.name}`, {
+        details: { stdout },
+      });
+    }
+    return parseSessionLine(line).info;
+  }
+
+  /** True if a session with exactly this name exists (false also when no server runs). */
+  async hasSession(name: string): Promise<boolean> {
+    try {
+      await this.run([['has-session', '-t', `=${name}`]], { what: `tmux session ${name}` });
+      return true;
+    } catch (err) {
+      if (err instanceof TmuxClaudeError && err.code === 'NOT_FOUND') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * All sessions with their active pane; an empty array if no server is running. Also a sweep: a pane whose
+   * exit tmux failed to collect (see nudge) is reported alive and tmux is prompted to collect it, after which
+   * it reports dead and the pane-died hook fires.
+   */
+  async listSessions(): Promise<SessionInfo[]> {
+    let stdout: string;
+    try {
+      ({ stdout } = await this.run([['list-sessions', '-F', SESSION_FORMAT]]));
+    } catch (err) {
+      if (err instanceof CommandError && NO_SERVER.test(err.stderr)) return [];
+      throw err;
+    }
+    const rows = stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(parseSessionLine);
+    const stuck = rows.find((r) => r.unreaped);
+    // Such a pane is reported alive; the nudge lets tmux reap it, which then fires pane-died.
+    if (stuck) this.nudge(stuck.serverPid);
+    return rows.map((r) => r.info);
+  }
+
+  /**
+   * Types `text` into the pane exactly as given: loaded into a uniquely named buffer from stdin, pasted with
+   * bracketed-paste markers (if the application enabled them) and without newline conversion, then, after
+   * `enterDelayMs`, Enter as a separate tmux call. Pastes to one pane are serialized in call order.
+   * `target` is a session name or a pane id. Rejects with NOT_FOUND if the target does not exist.
+   */
+  async paste(target: string, text: string, opts: PasteOptions = {}): Promise<void> {
+    await this.exclusive(target, (paneId) => this.pasteNow(paneId, target, text, opts));
+  }
+
+  /** Presses Enter in the pane. */
+  async sendEnter(target: string): Promise<void> {
+    await this.sendKeys(target, ['Enter']);
+  }
+
+  /** Sends tmux key names (e.g. `['C-c']`, `['Escape']`) to the pane. */
+  async sendKeys(target: string, keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.exclusive(target, async (paneId) => {
+      await this.run([['send-keys', '-t', paneId, ...keys]], { what: describe(target) });
+    });
+  }
+
+  /**
+   * Reads output by cursor. A cursor is an absolute line index since the pane started (history_size +
+   * cursor_y). Returns the lines in [since, current cursor) and the new cursor; `since` undefined reads the
+   * whole history. The cursor line itself (where the program is still writing) is not included. Cursors drift
+   * once the history reaches its limit or is cleared; a `since` beyond the current cursor returns the visible
+   * lines above the cursor.
+   */
+  async capture(target: string, since?: number): Promise<Capture> {
+    const what = describe(target);
+    const pane = await this.resolvePane(target);
+    const paneId = pane.paneId;
+    let { historySize, cursorY } = pane;
+    // Lines can scroll into history between two tmux calls; re-measure and retry until the mapping held.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cursor = historySize + cursorY;
+      let start = Math.max(since ?? 0, 0);
+      if (start > cursor) start = historySize;
+      if (start >= cursor) return { cursor, lines: [] };
+      const startArg = since === undefined ? '-' : String(start - historySize);
+      const { stdout } = await this.run(
+        [
+          ['display-message', '-p', '-t', paneId, '#{pane_id}\t#{history_size}\t#{cursor_y}'],
+          ['capture-pane', '-p', '-J', '-t', paneId, '-S', startArg, '-E', String(cursorY - 1)],
+        ],
+        { what },
+      );
+      const newline = stdout.indexOf('\n');
+      const [id, hs, cy] = stdout.slice(0, newline).split('\t');
+      if (id !== paneId) throw missing(what);
+      const nowHistory = Number(hs);
+      if (nowHistory === historySize) {
+        const body = stdout.slice(newline + 1);
+        const lines = (body.endsWith('\n') ? body.slice(0, -1) : body).split('\n').map((l) => l.trimEnd());
+        return { cursor, lines };
+      }
+      historySize = nowHistory;
+      cursorY = Number(cy);
+    }
+    throw new TmuxClaudeError('UNAVAILABLE', `output of ${what} scrolled faster than it could be captured`, {
+      hint: 'retry the capture',
+    });
+  }
+
+  /** The visible screen as plain text, one line per row. */
+  async screen(target: string): Promise<string> {
+    const { stdout } = await this.run([['capture-pane', '-p', '-t', paneTarget(target)]], {
+      what: describe(target),
+    });
+    return stdout;
+  }
+
+  /** Kills the session and its processes; no error if it is already gone. */
+  async killSession(name: string): Promise<void> {
+    try {
+      const { stdout } = await this.run(
+        [
+          ['kill-session', '-t', `=${name}`],
+          ['display-message', '-p', '#{pid}'],
+        ],
+        { what: `tmux session ${name}` },
+      );
+      // Removing a pane's utmp record can swallow another pane's SIGCHLD too.
+      this.nudge(parseIntOrNull(stdout.trim()));
+    } catch (err) {
+      if (err instanceof TmuxClaudeError && err.code === 'NOT_FOUND') return;
+      throw err;
+    }
+  }
+
+  /** Kills the server and every session on it, and removes its socket file; no error if it is not running. */
+  async killServer(): Promise<void> {
+    let stdout: string;
+    try {
+      ({ stdout } = await this.run([['display-message', '-p', '#{socket_path}'], ['kill-server']]));
+    } catch (err) {
+      if (err instanceof CommandError && NO_SERVER.test(err.stderr)) return;
+      throw err;
+    }
+    // tmux 3.3a leaves the socket file behind; with a socket name per test run they would pile up.
+    const socketPath = stdout.trim();
+    if (socketPath.endsWith(`/${this.socketName}`)) {
+      const st = await stat(socketPath).catch(() => undefined);
+      if (st?.isSocket()) await unlink(socketPath).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Debian's and Ubuntu's tmux use libutempter, whose helper sets SIGCHLD to SIG_DFL while it adds or removes
+   * a pane's utmp entry. tmux re-raises SIGCHLD after adding (tmux issue #311) but not after removing, which
+   * it does when the pane's pty closes, i.e. just as the program exits. If the exit lands in that window the
+   * child is never reaped: the pane stays half-dead without a status and pane-died never fires (seen in about
+   * 1 of 20 fresh servers here). A spare SIGCHLD makes the server reap it; otherwise it is harmless (the
+   * server only runs its waitpid(WNOHANG) loop).
+   */
+  private nudge(serverPid: number | null): void {
+    if (serverPid === null || serverPid <= 1) return;
+    try {
+      process.kill(serverPid, 'SIGCHLD');
+    } catch {
+      // The server is gone or not ours to signal; nothing to reap then.
+    }
+  }
+
+  private serverSetup(): string[][] {
+    return [
+      ['start-server'],
+      ['set-option', '-s', 'exit-empty', 'off'],
+      ['set-option', '-g', 'remain-on-exit', 'on'],
+      ['set-option', '-g', 'history-limit', '50000'],
+      // run-shell (the pane-died hook) uses default-shell, which defaults to the user's $SHELL (maybe fish).
+      ['set-option', '-g', 'default-shell', '/bin/sh'],
+    ];
+  }
+
+  /**
+   * Runs `write` on the target's pane after earlier writes to the same target (FIFO) and to the same pane
+   * (mutual exclusion), so keys never land between another writer's paste and its Enter.
+   */
+  private exclusive(target: string, write: (paneId: string) => Promise<void>): Promise<void> {
+    return enqueue(this.targetQueues, paneTarget(target), async () => {
+      const { paneId } = await this.resolvePane(target);
+      await enqueue(this.paneQueues, paneId, () => write(paneId));
+    });
+  }
+
+  private async pasteNow(paneId: string, target: string, text: string, opts: PasteOptions): Promise<void> {
+    const what = describe(target);
+    const buffer = `tmux-claude-${randomUUID()}`;
+    try {
+      // -r: no LF-to-CR conversion, so the bytes arrive as given; -p: bracketed paste if the app asked for it.
+      await this.run(
+        [
+          ['load-buffer', '-b', buffer, '-'],
+          ['paste-buffer', '-p', '-r', '-d', '-b', buffer, '-t', paneId],
+        ],
+        { what, input: text },
+      );
+    } catch (err) {
+      await this.run([['delete-buffer', '-b', buffer]]).catch(() => undefined);
+      throw err;
+    }
+    if (opts.submit === false) return;
+    await sleep(opts.enterDelayMs ?? 200);
+    await this.run([['send-keys', '-t', paneId, 'Enter']], { what });
+  }
+
+  /** Finds the pane a target names, with its scroll position (list-panes fails cleanly for missing targets). */
+  private async resolvePane(
+    target: string,
+  ): Promise<{ paneId: string; historySize: number; cursorY: number }> {
+    const t = paneTarget(target);
+    const { stdout } = await this.run(
+      [['list-panes', '-t', t, '-F', '#{pane_id}\t#{pane_active}\t#{history_size}\t#{cursor_y}']],
+      { what: describe(target) },
+    );
+    const rows = stdout
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split('\t'));
+    const row = t.startsWith('%') ? rows.find((r) => r[0] === t) : rows.find((r) => r[1] === '1');
+    if (!row?.[0]) throw missing(describe(target));
+    return { paneId: row[0], historySize: Number(row[2]), cursorY: Number(row[3]) };
+  }
+
+  private async assertDirectory(cwd: string, name: string): Promise<void> {
+    const st = await stat(cwd).catch(() => undefined);
+    if (!st?.isDirectory()) {
+      throw new TmuxClaudeError(
+        'INVALID_ARGUMENT',
+        `working directory ${cwd} for tmux session ${name} does not exist`,
+        {
+          hint: 'create the directory first or pass an existing one',
+        },
+      );
+    }
+  }
+
+  /**
+   * Runs tmux commands in one invocation (joined with `;`, so the server runs them back to back). A missing
+   * session, pane or server becomes NOT_FOUND naming `what`; a duplicate session becomes CONFLICT.
+   */
+  private async run(
+    commands: string[][],
+    opts: { what?: string; input?: string } = {},
+  ): Promise<{ stdout: string }> {
+    const args: string[] = [];
+    for (const cmd of commands) {
+      if (args.length > 0) args.push(';');
+      args.push(...cmd.map(tmuxArg));
+    }
+    try {
+      const res = await runCommand([this.tmuxBin, '-L', this.socketName, '-f', '/dev/null', ...args], {
+        timeoutMs: this.timeoutMs,
+        ...(opts.input === undefined ? {} : { input: opts.input }),
+      });
+      return { stdout: res.stdout };
+    } catch (err) {
+      if (!(err instanceof CommandError) || err.timedOut) throw err;
+      if (opts.what && MISSING_TARGET.test(err.stderr)) throw missing(opts.what, err);
+      if (/duplicate session/.test(err.stderr)) {
+        throw new TmuxClaudeError('CONFLICT', `${opts.what ?? 'tmux session'} already exists`, {
+          cause: err,
+          hint: 'pick another name, or kill the existing session first',
+        });
+      }
+      throw err;
+    }
+  }
+}
+
+/** Runs `task` after the previous task queued under `key`; a failed task does not block the queue. */
+function enqueue(queues: Map<string, Promise<void>>, key: string, task: () => Promise<void>): Promise<void> {
+  const result = (queues.get(key) ?? Promise.resolve()).then(task);
+  const tail = result.catch(() => undefined);
+  queues.set(key, tail);
+  // Forget idle queues so the maps do not grow with every pane ever written to.
+  void tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return result;
+}
+
+function describe(target: string): string {
+  return /^%\d+$/.test(target) ? `tmux pane ${target}` : `tmux session ${target.replace(/^=/, '')}`;
+}
+
+function missing(what: string, cause?: unknown): TmuxClaudeError {
+  return new TmuxClaudeError('NOT_FOUND', `${what} not found`, {
+    ...(cause === undefined ? {} : { cause }),
+    hint: 'it may have exited or been killed; list sessions with `tmux-claude ls`',
+  });
+}
