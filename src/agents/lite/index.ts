@@ -1,0 +1,33 @@
+export type { InputEvent } from './input-parser.js';
+export { InputParser } from './input-parser.js';
+export type { ToolDefinition, ToolCall, ToolOutcome, ToolExecutor } from './tool-types.js';
+export type { LocalTools } from './local-tools.js';
+export { createLocalTools, resolveInsideCwd, LOCAL_TOOL_DEFINITIONS } from './local-tools.js';
+export type {
+  ConversationMessage,
+  ContentBlock,
+  TextBlock,
+  ToolUseBlock,
+  ToolResultBlock,
+  AssistantMessage,
+  ModelRequest,
+  ModelClient,
+  TurnObserver,
+  TurnOptions,
+  TurnResult,
+} from './turn-loop.js';
+export { runTurn, appendUserText } from './turn-loop.js';
+export type { McpConnectionOptions } from './mcp-connection.js';
+export { McpConnection, failedBeforeSend, toToolDefinition } from './mcp-connection.js';
+export type { HookEvent, HookPoster, HookClientOptions } from './hooks.js';
+export { createHookClient, stopHookContinuation } from './hooks.js';
+export type { Transcript, TranscriptEntry } from './transcript.js';
+export { createTranscript } from './transcript.js';
+export type { RuntimeUi, TerminalUiOptions } from './terminal-ui.js';
+export { TerminalUi, fitLine } from './terminal-ui.js';
+export type { LiteRuntimeOptions } from './runtime.js';
+export { LiteRuntime } from './runtime.js';
+export type { AnthropicModelOptions } from './anthropic-model.js';
+export { createAnthropicModel } from './anthropic-model.js';
+export type { LiteConfig } from './config.js';
+export { liteConfigFromEnv } from './config.js';

@@ -1,0 +1,84 @@
+import type { AgentKind, Instance, Role } from '../core/index.js';
+
+/** Who is calling a tool: resolved by the server from the bearer token, never from arguments. */
+export type Caller = Pick<Instance, 'id' | 'role' | 'runId' | 'parentId' | 'branch'>;
+
+export interface SpawnRequest {
+  role: Exclude<Role, 'executive'>;
+  name: string;
+  prompt?: string | undefined;
+  agent?: AgentKind | undefined;
+  taskId?: string | undefined;
+}
+
+export interface SpawnResult {
+  id: string;
+  role: Role;
+  branch: string | null;
+  worktree: string | null;
+  tmuxSession: string;
+}
+
+export interface SendResult {
+  messageId: string;
+  to: string;
+  /** True once the recipient's turn received it (hook confirmed); false if still queued at the timeout. */
+  delivered: boolean;
+}
+
+export interface InstanceView {
+  id: string;
+  role: Role;
+  parentId: string | null;
+  name: string;
+  state: Instance['state'];
+  branch: string | null;
+  agent: AgentKind;
+  tmuxSession: string;
+  pid: number | null;
+  error: string | null;
+  pendingMessages: number;
+}
+
+export interface ProgressReport {
+  root: string;
+  total: number;
+  byState: Partial<Record<Instance['state'], number>>;
+  instances: InstanceView[];
+}
+
+export interface MergeRequest {
+  instanceId?: string | undefined;
+  branch?: string | undefined;
+  into?: string | undefined;
+}
+
+export interface MergeReport {
+  merged: true;
+  source: string;
+  into: string;
+  commit: string;
+  commits: number;
+  alreadyMerged: boolean;
+}
+
+/**
+ * What the MCP tools need from the supervisor. Every method checks that the target lies in the caller's
+ * subtree (or is the caller's parent where the role table allows it) and throws TmuxClaudeError otherwise.
+ */
+export interface Orchestrator {
+  spawn(caller: Caller, req: SpawnRequest): Promise<SpawnResult>;
+  send(caller: Caller, to: string, text: string, timeoutMs?: number): Promise<SendResult>;
+  read(caller: Caller, id: string, since?: number): Promise<{ id: string; cursor: number; text: string }>;
+  list(caller: Caller): Promise<InstanceView[]>;
+  terminate(
+    caller: Caller,
+    id: string,
+    cascade: boolean,
+  ): Promise<{ terminated: string[]; keptWorktrees: string[] }>;
+  restart(caller: Caller, id: string): Promise<SpawnResult>;
+  getProgress(caller: Caller, id?: string): Promise<ProgressReport>;
+  mergeBranch(caller: Caller, req: MergeRequest): Promise<MergeReport>;
+  /** Audit hook: called after every tool call. */
+  recordToolCall(caller: Caller, tool: string, ok: boolean, error?: string): Promise<void>;
+}

@@ -1,0 +1,360 @@
+import { strict as assert } from 'node:assert';
+import { describe, test } from 'node:test';
+import { DEMO_PLAN } from './demo-plan.js';
+import { extractJsonBlock, formatDeliveredMessages, parseDeliveredMessages } from './prompt-formats.js';
+import { nextTurn } from './scenarios.js';
+import type { ReplyBlock, ScriptedTurn, WireMessage, WireToolUseBlock } from './wire.js';
+
+function toolUses(turn: ScriptedTurn): WireToolUseBlock[] {
+  return turn.content.filter((b): b is WireToolUseBlock => b.type === 'tool_use');
+}
+
+function textOf(turn: ScriptedTurn): string {
+  return turn.content
+    .filter((b: ReplyBlock) => b.type === 'text')
+    .map((b) => (b.type === 'text' ? b.text : ''))
+    .join('\n');
+}
+
+/** Appends the assistant turn and a user message with one result per tool_use (from `results(call)`). */
+function answer(
+  history: WireMessage[],
+  turn: ScriptedTurn,
+  results: (call: WireToolUseBlock) => { text: string; isError?: boolean },
+): WireMessage[] {
+  const calls = toolUses(turn);
+  return [
+    ...history,
+    { role: 'assistant', content: turn.content },
+    {
+      role: 'user',
+      content: calls.map((c) => {
+        const r = results(c);
+        return {
+          type: 'tool_result',
+          tool_use_id: c.id,
+          content: r.text,
+          ...(r.isError ? { is_error: true } : {}),
+        };
+      }),
+    },
+  ];
+}
+
+function prompt(history: WireMessage[], turn: ScriptedTurn, text: string): WireMessage[] {
+  return [...history, { role: 'assistant', content: turn.content }, { role: 'user', content: text }];
+}
+
+let nextId = 0;
+function spawnResult(call: WireToolUseBlock): { text: string } {
+  const role = String(call.input.role);
+  const id = `${role === 'manager' ? 'mgr' : 'spec'}-${String(call.input.name)}-${nextId++}`;
+  return { text: JSON.stringify({ id, role, branch: `b-${id}`, tmuxSession: `tc-${id}` }) };
+}
+
+/** Instance ids from the spawn results in the last message. */
+function spawnedIds(h: WireMessage[]): string[] {
+  const last = h.at(-1)?.content;
+  if (!Array.isArray(last)) return [];
+  return last.map((r) => (JSON.parse(String((r as { content?: unknown }).content)) as { id: string }).id);
+}
+
+function done(senderId: string, senderRole: string, body: string, msgId = `msg-${senderId}`): string {
+  return formatDeliveredMessages([{ messageId: msgId, senderId, senderRole, body }]);
+}
+
+void describe('prompt formats', () => {
+  void test('every delivered message block is parsed with its sender and body', () => {
+    const text =
+      formatDeliveredMessages([
+        {
+          messageId: 'msg-1',
+          senderId: 'mgr-a',
+          senderRole: 'manager',
+          body: 'DONE first\n\nwith a blank line',
+        },
+        { messageId: 'msg-2', senderId: 'spec-b', senderRole: 'specialist', body: 'hello (there)' },
+      ]) + '\n';
+    assert.deepEqual(parseDeliveredMessages(`Stop hook feedback:\n${text}`), [
+      {
+        messageId: 'msg-1',
+        senderId: 'mgr-a',
+        senderRole: 'manager',
+        body: 'DONE first\n\nwith a blank line',
+      },
+      { messageId: 'msg-2', senderId: 'spec-b', senderRole: 'specialist', body: 'hello (there)' },
+    ]);
+  });
+
+  void test('a fenced plan block is read as JSON; a non-JSON block is skipped', () => {
+    const text = 'Goal\n```plan\nnot json\n```\nand\n```plan\n{"managers":[]}\n```\n';
+    assert.deepEqual(extractJsonBlock(text, 'plan'), { managers: [] });
+    assert.equal(extractJsonBlock('no block here', 'plan'), undefined);
+  });
+});
+
+void describe('executive scenario', () => {
+  void test('spawns one manager per demo-plan entry in a single message, then waits', () => {
+    const goal: WireMessage[] = [{ role: 'user', content: 'Build some utilities' }];
+    const t1 = nextTurn('executive', goal);
+    assert.equal(t1.stop_reason, 'tool_use');
+    const spawns = toolUses(t1);
+    assert.deepEqual(
+      spawns.map((s) => [s.name, s.input.role, s.input.name]),
+      [
+        ['spawn', 'manager', 'text-utils'],
+        ['spawn', 'manager', 'math-utils'],
+      ],
+    );
+    const plan = extractJsonBlock(String(spawns[0]?.input.prompt), 'plan');
+    assert.deepEqual(plan?.specialists, DEMO_PLAN.managers[0]?.specialists);
+
+    const t2 = nextTurn('executive', answer(goal, t1, spawnResult));
+    assert.equal(t2.stop_reason, 'end_turn');
+    assert.match(textOf(t2), /^Waiting for 2 managers/);
+  });
+
+  void test('uses the goal plan block when present', () => {
+    const plan = {
+      managers: [
+        {
+          name: 'docs',
+          specialists: [
+            { name: 'readme', files: [{ path: 'R.md', content: '# R' }], commit: 'docs: readme' },
+          ],
+        },
+      ],
+    };
+    const t1 = nextTurn('executive', [
+      { role: 'user', content: 'Goal\n```plan\n' + JSON.stringify(plan) + '\n```' },
+    ]);
+    const spawns = toolUses(t1);
+    assert.equal(spawns.length, 1);
+    assert.equal(spawns[0]?.input.name, 'docs');
+    assert.deepEqual(extractJsonBlock(String(spawns[0]?.input.prompt), 'plan'), {
+      name: 'docs',
+      specialists: plan.managers[0]?.specialists,
+    });
+  });
+
+  void test('merges then terminates every manager that reports DONE (several in one prompt), then says ALL DONE', () => {
+    let h: WireMessage[] = [{ role: 'user', content: 'Build some utilities' }];
+    const t1 = nextTurn('executive', h);
+    h = answer(h, t1, spawnResult);
+    const [a, b] = spawnedIds(h) as [string, string];
+    const t2 = nextTurn('executive', h);
+    const both =
+      done(a, 'manager', 'DONE manager text-utils: merged 2 specialists') +
+      '\n\n' +
+      done(b, 'manager', 'DONE manager math-utils: merged 2 specialists');
+    h = prompt(h, t2, both);
+
+    const t3 = nextTurn('executive', h);
+    assert.equal(t3.stop_reason, 'tool_use');
+    assert.deepEqual(
+      toolUses(t3).map((u) => [u.name, u.input]),
+      [
+        ['merge_branch', { instance_id: a }],
+        ['merge_branch', { instance_id: b }],
+      ],
+    );
+    h = answer(h, t3, (c) => ({
+      text: JSON.stringify({ merged: true, commit: 'abc1234', into: 'run', commits: 2, c: c.id }),
+    }));
+
+    const t4 = nextTurn('executive', h);
+    assert.deepEqual(
+      toolUses(t4).map((u) => [u.name, u.input]),
+      [
+        ['terminate', { id: a, cascade: true }],
+        ['terminate', { id: b, cascade: true }],
+      ],
+    );
+    h = answer(h, t4, () => ({ text: '{"terminated":true}' }));
+
+    const t5 = nextTurn('executive', h);
+    assert.equal(t5.stop_reason, 'end_turn');
+    assert.match(textOf(t5), /^ALL DONE: merged 2 managers/);
+  });
+
+  void test('a DONE from one manager merges only that one and keeps waiting for the other', () => {
+    let h: WireMessage[] = [{ role: 'user', content: 'goal' }];
+    const t1 = nextTurn('executive', h);
+    h = answer(h, t1, spawnResult);
+    const [a] = spawnedIds(h) as [string];
+    h = prompt(h, nextTurn('executive', h), done(a, 'manager', 'DONE manager text-utils'));
+    const t3 = nextTurn('executive', h);
+    h = answer(h, t3, () => ({ text: '{"merged":true}' }));
+    const t4 = nextTurn('executive', h);
+    h = answer(h, t4, () => ({ text: '{}' }));
+    const t5 = nextTurn('executive', h);
+    assert.match(textOf(t5), /^Waiting for 1 manager \(/);
+    // The same message delivered again does not start a second merge.
+    h = prompt(h, t5, done(a, 'manager', 'DONE manager text-utils'));
+    assert.match(textOf(nextTurn('executive', h)), /^Waiting for 1 manager/);
+  });
+
+  void test('a failed tool result ends the turn with the error instead of looping', () => {
+    let h: WireMessage[] = [{ role: 'user', content: 'goal' }];
+    const t1 = nextTurn('executive', h);
+    h = answer(h, t1, (c) =>
+      c.input.name === 'math-utils' ? { text: 'spawn refused: quota', isError: true } : spawnResult(c),
+    );
+    const t2 = nextTurn('executive', h);
+    assert.equal(t2.stop_reason, 'end_turn');
+    assert.match(textOf(t2), /spawn .*failed: spawn refused: quota/);
+    // The next prompt goes on with the manager that did start.
+    h = prompt(h, t2, 'status?');
+    assert.match(textOf(nextTurn('executive', h)), /^Waiting for 1 manager/);
+  });
+
+  void test('calls tools by the name the request offers (Claude Code prefixes MCP tools)', () => {
+    const t1 = nextTurn('executive', [{ role: 'user', content: 'goal' }], {
+      tools: ['Read', 'mcp__tmux-claude__spawn', 'mcp__tmux-claude__send'],
+    });
+    assert.deepEqual(
+      toolUses(t1).map((u) => u.name),
+      ['mcp__tmux-claude__spawn', 'mcp__tmux-claude__spawn'],
+    );
+  });
+});
+
+void describe('manager scenario', () => {
+  const plan = {
+    name: 'text-utils',
+    specialists: DEMO_PLAN.managers[0]!.specialists,
+  };
+  const first: WireMessage[] = [
+    { role: 'user', content: 'You are a manager.\n\n```plan\n' + JSON.stringify(plan) + '\n```' },
+  ];
+
+  void test('spawns one specialist per plan entry with a task block, merges each DONE, then reports to its parent', () => {
+    const t1 = nextTurn('manager', first);
+    const spawns = toolUses(t1);
+    assert.deepEqual(
+      spawns.map((s) => [s.input.role, s.input.name]),
+      [
+        ['specialist', 'slugify'],
+        ['specialist', 'capitalize'],
+      ],
+    );
+    const task = extractJsonBlock(String(spawns[0]?.input.prompt), 'task');
+    assert.deepEqual(task?.files, plan.specialists[0]?.files);
+    assert.equal(task?.commit, 'feat(slugify): add slugify');
+
+    let h = answer(first, t1, spawnResult);
+    const [a, b] = spawnedIds(h) as [string, string];
+    const t2 = nextTurn('manager', h);
+    assert.match(textOf(t2), /^Waiting for 2 specialists/);
+
+    for (const id of [a, b]) {
+      h = prompt(h, nextTurn('manager', h), done(id, 'specialist', 'DONE 0123abc'));
+      const merge = nextTurn('manager', h);
+      assert.deepEqual(
+        toolUses(merge).map((u) => [u.name, u.input]),
+        [['merge_branch', { instance_id: id }]],
+      );
+      h = answer(h, merge, () => ({ text: '{"merged":true,"commit":"f00","into":"m","commits":1}' }));
+      const term = nextTurn('manager', h);
+      assert.deepEqual(
+        toolUses(term).map((u) => [u.name, u.input]),
+        [['terminate', { id }]],
+      );
+      h = answer(h, term, () => ({ text: '{"terminated":true}' }));
+    }
+    const report = nextTurn('manager', h);
+    assert.deepEqual(
+      toolUses(report).map((u) => [u.name, u.input]),
+      [['send', { to: 'parent', text: 'DONE manager text-utils: merged 2 specialists' }]],
+    );
+    h = answer(h, report, () => ({ text: '{"messageId":"msg-x","delivered":true}' }));
+    const end = nextTurn('manager', h);
+    assert.equal(end.stop_reason, 'end_turn');
+    assert.match(textOf(end), /DONE manager text-utils/);
+  });
+
+  void test('without a plan block it says so in text', () => {
+    const t = nextTurn('manager', [{ role: 'user', content: 'hello' }]);
+    assert.equal(t.stop_reason, 'end_turn');
+    assert.match(textOf(t), /no ```plan block/);
+  });
+});
+
+void describe('specialist scenario', () => {
+  const task = {
+    files: [
+      { path: 'src/a.js', content: 'a' },
+      { path: 'test/a.test.js', content: 'b' },
+    ],
+    commit: 'feat(a): add a',
+  };
+  const first: WireMessage[] = [
+    { role: 'user', content: 'Do it\n```task\n' + JSON.stringify(task) + '\n```' },
+  ];
+
+  void test('writes every file in one message, commits, reports DONE <sha>, then ends', () => {
+    const t1 = nextTurn('specialist', first);
+    assert.deepEqual(
+      toolUses(t1).map((u) => [u.name, u.input]),
+      task.files.map((f) => ['write_file', { path: f.path, content: f.content }]),
+    );
+    let h = answer(first, t1, () => ({ text: '{"ok":true}' }));
+    const t2 = nextTurn('specialist', h);
+    assert.deepEqual(
+      toolUses(t2).map((u) => [u.name, u.input]),
+      [['git_commit', { message: 'feat(a): add a' }]],
+    );
+    h = answer(h, t2, () => ({ text: '{"commit":"9f2c1e0d5b"}' }));
+    const t3 = nextTurn('specialist', h);
+    assert.deepEqual(
+      toolUses(t3).map((u) => [u.name, u.input]),
+      [['send', { to: 'parent', text: 'DONE 9f2c1e0d5b' }]],
+    );
+    h = answer(h, t3, () => ({ text: '{"messageId":"m","delivered":true}' }));
+    const t4 = nextTurn('specialist', h);
+    assert.equal(t4.stop_reason, 'end_turn');
+    assert.equal(textOf(t4), 'Task complete: DONE 9f2c1e0d5b');
+  });
+
+  void test('a failed write ends the turn reporting the error', () => {
+    const t1 = nextTurn('specialist', first);
+    const h = answer(first, t1, (c) =>
+      c.input.path === 'src/a.js'
+        ? { text: 'path outside the working directory', isError: true }
+        : { text: 'ok' },
+    );
+    const t2 = nextTurn('specialist', h);
+    assert.equal(t2.stop_reason, 'end_turn');
+    assert.match(textOf(t2), /write_file .*failed: path outside the working directory/);
+  });
+
+  void test('tool ids are deterministic and unique within the conversation', () => {
+    const t1 = nextTurn('specialist', first);
+    assert.deepEqual(nextTurn('specialist', first), t1);
+    const ids = toolUses(t1).map((u) => u.id);
+    assert.equal(new Set(ids).size, ids.length);
+    const t2 = nextTurn(
+      'specialist',
+      answer(first, t1, () => ({ text: 'ok' })),
+    );
+    assert.ok(!ids.includes(toolUses(t2)[0]!.id));
+  });
+});
+
+void describe('unknown situations', () => {
+  void test('an unknown or missing role gets a text reply saying so', () => {
+    for (const role of ['janitor', undefined]) {
+      const t = nextTurn(role, [{ role: 'user', content: 'hi' }]);
+      assert.equal(t.stop_reason, 'end_turn');
+      assert.match(textOf(t), /unknown role/);
+    }
+  });
+
+  void test('a conversation that does not end with a user message gets a text reply', () => {
+    assert.equal(nextTurn('executive', []).stop_reason, 'end_turn');
+    assert.match(
+      textOf(nextTurn('specialist', [{ role: 'assistant', content: 'x' }])),
+      /must end with a user message/,
+    );
+  });
+});

@@ -1,0 +1,811 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { adapterFor } from '../agents/index.js';
+import {
+  LIVE_STATES,
+  TmuxClaudeError,
+  hashToken,
+  instanceDir,
+  isLive,
+  managerBranch,
+  newInstanceId,
+  newMessageId,
+  newRunId,
+  newTaskId,
+  newToken,
+  specialistBranch,
+  type AgentKind,
+  type Config,
+  type EventInput,
+  type Instance,
+  type InstanceState,
+  type Logger,
+  type Paths,
+  type Role,
+  type Run,
+} from '../core/index.js';
+import type { Git } from '../git/index.js';
+import type {
+  Caller,
+  InstanceView,
+  MergeReport,
+  MergeRequest,
+  Orchestrator,
+  ProgressReport,
+  SendResult,
+  SpawnRequest,
+  SpawnResult,
+} from '../mcp/index.js';
+import { formatMessages, rolePrompt } from '../prompts/index.js';
+import type { Store } from '../store/index.js';
+import type { TmuxDriver } from '../tmux/index.js';
+import { descendants, loadInSubtree } from './access.js';
+import { Signals } from './signals.js';
+
+export interface OrganisationDeps {
+  config: Config;
+  paths: Paths;
+  store: Store;
+  tmux: TmuxDriver;
+  git: Git;
+  log: Logger;
+  /** Base URL agents use to reach the supervisor. */
+  supervisorUrl: string;
+}
+
+export interface CreateRunRequest {
+  goal: string;
+  repo: string;
+  /** Branch that receives the run's work; default `tmux-claude/<run-id>` from the repo's HEAD. */
+  targetBranch?: string | undefined;
+  agent?: AgentKind | undefined;
+  agentEnv?: Record<string, string> | undefined;
+}
+
+export interface RunStatus {
+  run: Run;
+  instances: InstanceView[];
+  pendingMessages: number;
+  /** Every live instance idle and nothing waiting for delivery: the run has nothing left in motion. */
+  quiescent: boolean;
+}
+
+/** Payload fields of agent hooks we read (Claude Code names; the light runtime sends the same). */
+export interface HookPayload {
+  pid?: number;
+  prompt?: string;
+  error?: string;
+  last_assistant_message?: string;
+}
+
+const DELIVERY_CONFIRM_MS = 5_000;
+const MAX_DELIVERY_ATTEMPTS = 5;
+
+/**
+ * The organisation: spawns, stops and restarts instances, delivers messages, merges work, and keeps every
+ * fact in the store. Implements the Orchestrator the MCP tools call; the admin API calls it with caller null.
+ */
+export class Organisation implements Orchestrator {
+  readonly signals = new Signals();
+  private readonly delivering = new Set<string>();
+  private readonly inFlight = new Map<string, { text: string; confirmed: boolean }>();
+
+  constructor(private readonly deps: OrganisationDeps) {}
+
+  private get store(): Store {
+    return this.deps.store;
+  }
+
+  /** Appends an audit event and wakes event followers. */
+  async emit(event: EventInput): Promise<void> {
+    await this.store.events.append(event);
+    this.signals.notify('events');
+  }
+
+  // ---- runs -------------------------------------------------------------------------------------
+
+  async createRun(req: CreateRunRequest): Promise<{ run: Run; executive: SpawnResult }> {
+    const { git } = this.deps;
+    const repo = await git.assertRepo(req.repo);
+    const id = newRunId();
+    const targetBranch = req.targetBranch ?? `tmux-claude/${id}`;
+    if (!(await git.branchExists(repo, targetBranch))) {
+      await git.createBranch(repo, targetBranch, 'HEAD');
+    }
+    const run: Run = {
+      id,
+      goal: req.goal,
+      repo,
+      targetBranch,
+      agent: req.agent ?? 'lite',
+      agentEnv: req.agentEnv ?? {},
+      createdAt: Date.now(),
+    };
+    adapterFor(run.agent);
+    await this.store.runs.create(run);
+    await this.emit({
+      kind: 'run.created',
+      actor: 'user',
+      instanceId: null,
+      data: { runId: id, repo, targetBranch, goal: req.goal },
+    });
+    const executive = await this.launch({
+      run,
+      parent: null,
+      role: 'executive',
+      name: 'executive',
+      prompt: req.goal,
+    });
+    return { run, executive };
+  }
+
+  async runStatus(runId: string): Promise<RunStatus> {
+    const run = await this.store.runs.get(runId);
+    if (!run) throw new TmuxClaudeError('NOT_FOUND', `run ${runId} not found`);
+    const instances = await this.store.instances.list({ runId });
+    const live = instances.filter((i) => isLive(i.state));
+    let pendingMessages = 0;
+    for (const i of live) pendingMessages += (await this.store.messages.pendingFor(i.id)).length;
+    const views = await Promise.all(instances.map((i) => this.view(i)));
+    const quiescent =
+      instances.length > 0 &&
+      live.every((i) => i.state === 'idle') &&
+      pendingMessages === 0 &&
+      live.every((i) => !this.delivering.has(i.id));
+    return { run, instances: views, pendingMessages, quiescent };
+  }
+
+  // ---- Orchestrator -----------------------------------------------------------------------------
+
+  async spawn(caller: Caller, req: SpawnRequest): Promise<SpawnResult> {
+    const allowed: Record<Role, readonly Role[]> = {
+      executive: ['manager', 'specialist'],
+      manager: ['specialist'],
+      specialist: [],
+    };
+    if (!allowed[caller.role].includes(req.role)) {
+      throw new TmuxClaudeError('FORBIDDEN', `a ${caller.role} may not spawn a ${req.role}`, {
+        hint: caller.role === 'specialist' ? 'report to your parent with `send` instead' : undefined,
+      });
+    }
+    const parent = await this.mustGet(caller.id);
+    const run = await this.mustGetRun(parent.runId);
+    return this.launch({
+      run,
+      parent,
+      role: req.role,
+      name: req.name,
+      prompt: req.prompt,
+      agent: req.agent,
+      taskId: req.taskId,
+    });
+  }
+
+  async send(caller: Caller | null, to: string, text: string, timeoutMs?: number): Promise<SendResult> {
+    let recipient: Instance;
+    if (to === 'parent') {
+      if (!caller?.parentId) {
+        throw new TmuxClaudeError('INVALID_ARGUMENT', 'you have no parent instance', {
+          hint: 'the executive reports to the user by finishing its turn with a summary',
+        });
+      }
+      recipient = await this.mustGet(caller.parentId);
+    } else if (caller && caller.role === 'specialist') {
+      if (to !== caller.parentId) {
+        throw new TmuxClaudeError('FORBIDDEN', 'a specialist may message only its parent', {
+          hint: 'use to: "parent"',
+        });
+      }
+      recipient = await this.mustGet(to);
+    } else if (caller && to === caller.parentId) {
+      recipient = await this.mustGet(to);
+    } else {
+      recipient = await loadInSubtree(this.store, caller, to);
+    }
+    if (!isLive(recipient.state)) {
+      throw new TmuxClaudeError(
+        'CONFLICT',
+        `${recipient.id} is ${recipient.state} and cannot receive messages`,
+        {
+          hint: 'restart it first, or send to a live instance',
+        },
+      );
+    }
+    const message = await this.store.messages.enqueue({
+      id: newMessageId(),
+      runId: recipient.runId,
+      from: caller?.id ?? 'user',
+      to: recipient.id,
+      body: text,
+      createdAt: Date.now(),
+    });
+    await this.emit({
+      kind: 'message.sent',
+      actor: caller?.id ?? 'user',
+      instanceId: recipient.id,
+      data: { messageId: message.id, to: recipient.id, bytes: Buffer.byteLength(text) },
+    });
+    const delivered = this.signals.wait(
+      `delivered:${message.id}`,
+      timeoutMs ?? this.deps.config.sendTimeoutMs,
+    );
+    this.kickDelivery(recipient.id);
+    const ok = await delivered;
+    const current = await this.store.messages.get(message.id);
+    return { messageId: message.id, to: recipient.id, delivered: ok || current?.state === 'delivered' };
+  }
+
+  async read(
+    caller: Caller | null,
+    id: string,
+    since?: number,
+  ): Promise<{ id: string; cursor: number; text: string }> {
+    const target = await loadInSubtree(this.store, caller, id, { allowSelf: true });
+    if (!isLive(target.state) && !(await this.deps.tmux.hasSession(target.tmuxSession))) {
+      throw new TmuxClaudeError('CONFLICT', `${id} is ${target.state}; its terminal is gone`);
+    }
+    const { cursor, lines } = await this.deps.tmux.capture(target.tmuxSession, since);
+    return { id, cursor, text: lines.join('\n') };
+  }
+
+  async list(caller: Caller | null): Promise<InstanceView[]> {
+    const instances =
+      caller === null
+        ? await this.store.instances.list()
+        : [await this.mustGet(caller.id), ...(await descendants(this.store, caller.id))];
+    return Promise.all(instances.map((i) => this.view(i)));
+  }
+
+  async terminate(
+    caller: Caller | null,
+    id: string,
+    cascade: boolean,
+  ): Promise<{ terminated: string[]; keptWorktrees: string[] }> {
+    const target = await loadInSubtree(this.store, caller, id);
+    const below = await descendants(this.store, id);
+    const liveBelow = below.filter((i) => isLive(i.state));
+    if (liveBelow.length > 0 && !cascade) {
+      throw new TmuxClaudeError(
+        'CONFLICT',
+        `${id} has live children: ${liveBelow.map((i) => i.id).join(', ')}`,
+        {
+          hint: 'terminate them first, or pass cascade: true',
+        },
+      );
+    }
+    const terminated: string[] = [];
+    const keptWorktrees: string[] = [];
+    // Children before parents, so a parent's branch still exists while children are checked against it.
+    for (const inst of [...below.reverse(), target]) {
+      if (inst.state === 'terminated') continue;
+      const kept = await this.stopInstance(inst, caller?.id ?? 'user', cascade, 'terminated');
+      terminated.push(inst.id);
+      if (kept) keptWorktrees.push(kept);
+    }
+    return { terminated, keptWorktrees };
+  }
+
+  async restart(caller: Caller | null, id: string): Promise<SpawnResult> {
+    const inst = await loadInSubtree(this.store, caller, id);
+    if (inst.state === 'terminated') {
+      throw new TmuxClaudeError('CONFLICT', `${id} was terminated; spawn a new instance instead`);
+    }
+    const run = await this.mustGetRun(inst.runId);
+    await this.deps.tmux.killSession(inst.tmuxSession);
+    const token = newToken();
+    await this.store.instances.update(inst.id, {
+      state: 'starting',
+      error: null,
+      tokenHash: hashToken(token),
+      pid: null,
+    });
+    const pid = await this.startSession(inst, run, token);
+    await this.emit({
+      kind: 'instance.restarted',
+      actor: caller?.id ?? 'user',
+      instanceId: inst.id,
+      data: { pid },
+    });
+    await this.waitReady(inst);
+    return this.spawnResult(await this.mustGet(inst.id));
+  }
+
+  async getProgress(caller: Caller | null, id?: string): Promise<ProgressReport> {
+    const rootId = id ?? caller?.id;
+    if (!rootId) throw new TmuxClaudeError('INVALID_ARGUMENT', 'pass an instance id');
+    const root = await loadInSubtree(this.store, caller, rootId, { allowSelf: true });
+    const all = [root, ...(await descendants(this.store, root.id))];
+    const byState: ProgressReport['byState'] = {};
+    for (const i of all) byState[i.state] = (byState[i.state] ?? 0) + 1;
+    return {
+      root: root.id,
+      total: all.length,
+      byState,
+      instances: await Promise.all(all.map((i) => this.view(i))),
+    };
+  }
+
+  async mergeBranch(caller: Caller | null, req: MergeRequest): Promise<MergeReport> {
+    if (caller?.role === 'specialist') throw new TmuxClaudeError('FORBIDDEN', 'a specialist may not merge');
+    let source: string;
+    let runId: string;
+    if (req.instanceId) {
+      const inst = await loadInSubtree(this.store, caller, req.instanceId);
+      if (!inst.branch) throw new TmuxClaudeError('INVALID_ARGUMENT', `${inst.id} has no branch`);
+      source = inst.branch;
+      runId = inst.runId;
+    } else if (req.branch && caller) {
+      source = req.branch;
+      runId = caller.runId;
+    } else {
+      throw new TmuxClaudeError('INVALID_ARGUMENT', 'pass instance_id (or branch)');
+    }
+    const run = await this.mustGetRun(runId);
+    const into = req.into ?? caller?.branch ?? run.targetBranch;
+    if (!into) throw new TmuxClaudeError('INVALID_ARGUMENT', 'you have no branch; pass `into`');
+    const result = await this.deps.git.merge(run.repo, {
+      source,
+      into,
+      message: `Merge ${source} into ${into}\n\nMerged by ${caller?.id ?? 'user'} (tmux-claude ${run.id})`,
+    });
+    await this.emit({
+      kind: 'git.merged',
+      actor: caller?.id ?? 'user',
+      instanceId: req.instanceId ?? null,
+      data: { source, into, commit: result.commit, commits: result.commits },
+    });
+    return {
+      merged: true,
+      source,
+      into,
+      commit: result.commit,
+      commits: result.commits,
+      alreadyMerged: result.alreadyMerged,
+    };
+  }
+
+  async recordToolCall(caller: Caller, tool: string, ok: boolean, error?: string): Promise<void> {
+    await this.emit({
+      kind: 'tool.called',
+      actor: caller.id,
+      instanceId: caller.id,
+      data: error === undefined ? { tool, ok } : { tool, ok, error },
+    });
+  }
+
+  /** Resolves a bearer token to its live instance. */
+  async authenticate(token: string): Promise<Caller | null> {
+    const inst = await this.store.instances.findByTokenHash(hashToken(token));
+    if (!inst || inst.state === 'terminated') return null;
+    return { id: inst.id, role: inst.role, runId: inst.runId, parentId: inst.parentId, branch: inst.branch };
+  }
+
+  // ---- hooks ------------------------------------------------------------------------------------
+
+  /** Agent hook events (Claude Code's names). Returns the JSON the hook should answer. */
+  async onHook(caller: Caller, event: string, payload: HookPayload): Promise<Record<string, unknown>> {
+    const id = caller.id;
+    switch (event) {
+      case 'SessionStart': {
+        const pid = typeof payload.pid === 'number' ? payload.pid : undefined;
+        await this.transition(
+          id,
+          ['starting', 'dead'],
+          'idle',
+          'agent ready',
+          pid === undefined ? {} : { pid },
+        );
+        this.kickDelivery(id);
+        break;
+      }
+      case 'UserPromptSubmit': {
+        const flight = this.inFlight.get(id);
+        if (flight && payload.prompt === flight.text) {
+          flight.confirmed = true;
+          this.signals.notify(`prompt:${id}`);
+        }
+        await this.transition(id, ['idle', 'starting'], 'busy', 'prompt received');
+        break;
+      }
+      case 'Stop':
+        await this.transition(id, ['busy', 'starting'], 'idle', 'turn over');
+        this.kickDelivery(id);
+        break;
+      case 'StopFailure':
+        await this.transition(
+          id,
+          ['busy', 'starting'],
+          'idle',
+          `turn failed: ${payload.error ?? 'unknown error'}`,
+          {
+            error: payload.error ?? 'unknown error',
+          },
+        );
+        this.kickDelivery(id);
+        break;
+      case 'SessionEnd':
+        // The pane-died hook and the sweep settle the state; nothing to do before the process is gone.
+        break;
+      default:
+        throw new TmuxClaudeError('INVALID_ARGUMENT', `unknown hook event ${event}`);
+    }
+    return {};
+  }
+
+  // ---- supervision ------------------------------------------------------------------------------
+
+  /** Compares live instances with tmux; marks the ones whose pane is gone or dead. */
+  async sweep(reason: string): Promise<void> {
+    const sessions = await this.deps.tmux.listSessions();
+    const byName = new Map(sessions.map((s) => [s.name, s]));
+    for (const inst of await this.store.instances.list({ states: LIVE_STATES })) {
+      const s = byName.get(inst.tmuxSession);
+      if (s && !s.dead) continue;
+      const why = s?.dead
+        ? `agent process exited (status ${s.deadStatus ?? 'unknown'}${s.deadSignal ? `, signal ${s.deadSignal}` : ''})`
+        : `tmux session ${inst.tmuxSession} is gone (${reason})`;
+      await this.transition(inst.id, LIVE_STATES, 'dead', why, { error: why });
+    }
+  }
+
+  /** After a supervisor (re)start: adopt live sessions, mark lost ones dead, report orphans. */
+  async reconcile(): Promise<{ adopted: string[]; lost: string[] }> {
+    const sessions = await this.deps.tmux.listSessions();
+    const byName = new Map(sessions.map((s) => [s.name, s]));
+    const adopted: string[] = [];
+    const lost: string[] = [];
+    const known = new Set<string>();
+    for (const inst of await this.store.instances.list({ states: LIVE_STATES })) {
+      known.add(inst.tmuxSession);
+      const s = byName.get(inst.tmuxSession);
+      if (s && !s.dead) {
+        adopted.push(inst.id);
+        continue;
+      }
+      lost.push(inst.id);
+      const why = s
+        ? 'agent process exited while the supervisor was down'
+        : 'tmux session vanished while the supervisor was down';
+      await this.transition(inst.id, LIVE_STATES, 'dead', why, { error: why });
+    }
+    for (const s of sessions) {
+      if (s.name.startsWith('tc-') && !known.has(s.name)) {
+        const inst = await this.store.instances.get(s.name.slice(3));
+        if (!inst || inst.state === 'terminated') {
+          await this.emit({
+            kind: 'tmux.orphan',
+            actor: 'supervisor',
+            instanceId: null,
+            data: { session: s.name },
+          });
+        }
+      }
+    }
+    return { adopted, lost };
+  }
+
+  /** Delivery retries: idle recipients that still have pending messages. */
+  async retryDeliveries(): Promise<void> {
+    for (const id of await this.store.messages.recipientsWithPending()) this.kickDelivery(id);
+  }
+
+  /** Stops every live instance (used by `down`). */
+  async stopAll(reason: string): Promise<void> {
+    const live = await this.store.instances.list({ states: LIVE_STATES });
+    for (const inst of live.reverse()) await this.stopInstance(inst, 'supervisor', false, reason);
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  private async launch(opts: {
+    run: Run;
+    parent: Instance | null;
+    role: Role;
+    name: string;
+    prompt?: string | undefined;
+    agent?: AgentKind | undefined;
+    taskId?: string | undefined;
+  }): Promise<SpawnResult> {
+    const { run, parent, role } = opts;
+    const { git, paths } = this.deps;
+    const agent = opts.agent ?? run.agent;
+    adapterFor(agent);
+    const id = newInstanceId(role);
+    const token = newToken();
+    const dir = instanceDir(paths, id);
+    await mkdir(dir, { recursive: true });
+    let branch: string | null = null;
+    let worktree: string | null = null;
+    let taskId: string | null = null;
+    let cwd = dir;
+    const base = parent?.branch ?? run.targetBranch;
+    if (role === 'executive') {
+      branch = run.targetBranch;
+    } else if (role === 'manager') {
+      branch = managerBranch(id, opts.name);
+      await git.createBranch(run.repo, branch, base);
+    } else {
+      taskId = opts.taskId ?? newTaskId();
+      branch = specialistBranch(id, taskId, opts.name);
+      worktree = join(paths.worktrees, id);
+      await mkdir(paths.worktrees, { recursive: true });
+      await git.addWorktree(run.repo, worktree, branch, base);
+      cwd = worktree;
+    }
+    const now = Date.now();
+    const inst: Instance = {
+      id,
+      runId: run.id,
+      role,
+      parentId: parent?.id ?? null,
+      name: opts.name,
+      agent,
+      state: 'starting',
+      branch,
+      worktree,
+      cwd,
+      tmuxSession: `tc-${id}`,
+      pid: null,
+      tokenHash: hashToken(token),
+      task: opts.prompt ?? null,
+      taskId,
+      createdAt: now,
+      updatedAt: now,
+      endedAt: null,
+      error: null,
+    };
+    await this.store.instances.create(inst);
+    await this.emit({
+      kind: 'instance.spawned',
+      actor: parent?.id ?? 'user',
+      instanceId: id,
+      data: { role, parentId: inst.parentId, branch, agent },
+    });
+    try {
+      await this.startSession(inst, run, token);
+      if (opts.prompt) {
+        await this.store.messages.enqueue({
+          id: newMessageId(),
+          runId: run.id,
+          from: parent?.id ?? 'user',
+          to: id,
+          body: opts.prompt,
+          createdAt: Date.now(),
+        });
+      }
+      await this.waitReady(inst);
+    } catch (err) {
+      await this.stopInstance(await this.mustGet(id), 'supervisor', false, 'spawn failed').catch(
+        () => undefined,
+      );
+      throw err;
+    }
+    return this.spawnResult(await this.mustGet(id));
+  }
+
+  private async startSession(inst: Instance, run: Run, token: string): Promise<number | null> {
+    const dir = instanceDir(this.deps.paths, inst.id);
+    const parent = inst.parentId ? await this.store.instances.get(inst.parentId) : null;
+    const systemPromptFile = join(dir, 'system-prompt.md');
+    await writeFile(
+      systemPromptFile,
+      rolePrompt({
+        instanceId: inst.id,
+        role: inst.role,
+        parentId: parent?.id ?? null,
+        branch: inst.branch,
+        worktree: inst.worktree,
+        runGoal: run.goal,
+      }),
+    );
+    const spec = await adapterFor(inst.agent).prepare({
+      instanceId: inst.id,
+      role: inst.role,
+      cwd: inst.cwd,
+      instanceDir: dir,
+      systemPromptFile,
+      supervisorUrl: this.deps.supervisorUrl,
+      token,
+      env: run.agentEnv,
+    });
+    const info = await this.deps.tmux.newSession({
+      name: inst.tmuxSession,
+      cwd: inst.cwd,
+      command: spec.command,
+      env: { ...spec.env, TMUX_CLAUDE_RUN: run.id },
+    });
+    await this.store.instances.update(inst.id, { pid: info.pid });
+    return info.pid;
+  }
+
+  /** Waits for the ready hook; on failure the error carries the pane's last lines. */
+  private async waitReady(inst: Instance): Promise<void> {
+    const deadline = Date.now() + this.deps.config.spawnTimeoutMs;
+    for (;;) {
+      const current = await this.mustGet(inst.id);
+      if (current.state === 'idle' || current.state === 'busy') return;
+      if (!isLive(current.state)) {
+        throw new TmuxClaudeError(
+          'UNAVAILABLE',
+          `${inst.id} died while starting: ${current.error ?? 'unknown'}`,
+          {
+            details: { screen: await this.screenTail(inst) },
+            hint: 'see its screen in details.screen; check `tmux-claude doctor`',
+          },
+        );
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TmuxClaudeError(
+          'TIMEOUT',
+          `${inst.id} did not report ready within ${Math.round(this.deps.config.spawnTimeoutMs / 1000)} s`,
+          {
+            details: { screen: await this.screenTail(inst) },
+            hint: 'the agent never connected to the supervisor; its last screen lines are in details.screen',
+          },
+        );
+      }
+      await this.signals.wait(`state:${inst.id}`, Math.min(left, 1_000));
+    }
+  }
+
+  private async screenTail(inst: Instance): Promise<string> {
+    try {
+      return (await this.deps.tmux.screen(inst.tmuxSession)).trimEnd().split('\n').slice(-15).join('\n');
+    } catch {
+      return '(no screen: the tmux session is gone)';
+    }
+  }
+
+  /** Kills the session and settles the worktree; returns the kept worktree path, if any. */
+  private async stopInstance(
+    inst: Instance,
+    actor: string,
+    cascade: boolean,
+    reason: string,
+  ): Promise<string | null> {
+    const { tmux, git } = this.deps;
+    await tmux.killSession(inst.tmuxSession);
+    const updated = await this.transition(inst.id, [...LIVE_STATES, 'dead'], 'terminated', reason, {
+      endedAt: Date.now(),
+    });
+    if (!updated) return null;
+    const pending = await this.store.messages.pendingFor(inst.id);
+    await this.store.messages.markFailed(pending.map((m) => m.id));
+    let kept: string | null = null;
+    if (inst.worktree) {
+      const run = await this.mustGetRun(inst.runId);
+      const parent = inst.parentId ? await this.store.instances.get(inst.parentId) : null;
+      const mergedInto = parent?.branch ?? run.targetBranch;
+      try {
+        await git.removeWorktree(run.repo, inst.worktree, { branch: inst.branch ?? 'HEAD', mergedInto });
+      } catch (err) {
+        if (!(err instanceof TmuxClaudeError) || err.code !== 'UNMERGED_WORK') throw err;
+        kept = inst.worktree;
+        this.deps.log.info({ instance: inst.id, worktree: kept }, 'worktree kept: unmerged work');
+      }
+    }
+    await this.emit({
+      kind: 'instance.terminated',
+      actor,
+      instanceId: inst.id,
+      data: { cascade, worktreeKept: kept !== null, reason },
+    });
+    return kept;
+  }
+
+  /** Compare-and-set state change with an audit event and a wake-up. Returns null if `from` did not match. */
+  private async transition(
+    id: string,
+    from: readonly InstanceState[],
+    to: InstanceState,
+    reason: string,
+    extra: { pid?: number; error?: string | null; endedAt?: number } = {},
+  ): Promise<Instance | null> {
+    const before = await this.store.instances.get(id);
+    if (!before) return null;
+    const updated = await this.store.instances.update(id, { state: to, ...extra }, from);
+    if (updated && before.state !== to) {
+      await this.emit({
+        kind: 'instance.state',
+        actor: 'supervisor',
+        instanceId: id,
+        data: { from: before.state, to, reason },
+      });
+    }
+    this.signals.notify(`state:${id}`);
+    return updated;
+  }
+
+  private kickDelivery(id: string): void {
+    this.deliverPending(id).catch((err: unknown) =>
+      this.deps.log.warn({ err, instance: id }, 'delivery failed'),
+    );
+  }
+
+  /**
+   * Pastes every pending message for an idle recipient as one prompt and waits for its UserPromptSubmit hook;
+   * Enter is re-sent once if the hook has not come. One delivery per recipient at a time.
+   */
+  private async deliverPending(id: string): Promise<void> {
+    if (this.delivering.has(id)) return;
+    this.delivering.add(id);
+    try {
+      const inst = await this.store.instances.get(id);
+      if (!inst || inst.state !== 'idle') return;
+      const pending = await this.store.messages.pendingFor(id);
+      if (pending.length === 0) return;
+      const roles = new Map<string, string>();
+      for (const m of pending) {
+        if (!roles.has(m.from)) roles.set(m.from, (await this.store.instances.get(m.from))?.role ?? 'user');
+      }
+      const text = formatMessages(
+        pending.map((m) => ({ id: m.id, from: m.from, fromRole: roles.get(m.from)!, body: m.body })),
+      );
+      const ids = pending.map((m) => m.id);
+      await this.store.messages.recordAttempt(ids);
+      const flight = { text, confirmed: false };
+      this.inFlight.set(id, flight);
+      const started = Date.now();
+      let landed = this.signals.wait(`prompt:${id}`, DELIVERY_CONFIRM_MS);
+      await this.deps.tmux.paste(inst.tmuxSession, text);
+      if (!(await landed) && !flight.confirmed) {
+        landed = this.signals.wait(`prompt:${id}`, DELIVERY_CONFIRM_MS);
+        await this.deps.tmux.sendEnter(inst.tmuxSession);
+        await landed;
+      }
+      if (!flight.confirmed) {
+        const attempts = Math.max(...pending.map((m) => m.attempts + 1));
+        this.deps.log.warn({ instance: id, attempts }, 'delivery not confirmed');
+        if (attempts >= MAX_DELIVERY_ATTEMPTS) await this.store.messages.markFailed(ids);
+        return;
+      }
+      const at = Date.now();
+      await this.store.messages.markDelivered(ids, at);
+      for (const m of pending) {
+        await this.emit({
+          kind: 'message.delivered',
+          actor: 'supervisor',
+          instanceId: id,
+          data: { messageId: m.id, latencyMs: at - Math.min(m.createdAt, started) },
+        });
+        this.signals.notify(`delivered:${m.id}`);
+      }
+    } finally {
+      this.inFlight.delete(id);
+      this.delivering.delete(id);
+    }
+  }
+
+  private async view(i: Instance): Promise<InstanceView> {
+    return {
+      id: i.id,
+      role: i.role,
+      parentId: i.parentId,
+      name: i.name,
+      state: i.state,
+      branch: i.branch,
+      agent: i.agent,
+      tmuxSession: i.tmuxSession,
+      pid: i.pid,
+      error: i.error,
+      pendingMessages: isLive(i.state) ? (await this.store.messages.pendingFor(i.id)).length : 0,
+    };
+  }
+
+  private spawnResult(i: Instance): SpawnResult {
+    return { id: i.id, role: i.role, branch: i.branch, worktree: i.worktree, tmuxSession: i.tmuxSession };
+  }
+
+  private async mustGet(id: string): Promise<Instance> {
+    const inst = await this.store.instances.get(id);
+    if (!inst) throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(id)} not found`);
+    return inst;
+  }
+
+  private async mustGetRun(id: string): Promise<Run> {
+    const run = await this.store.runs.get(id);
+    if (!run) throw new TmuxClaudeError('NOT_FOUND', `run ${id} not found`);
+    return run;
+  }
+}
