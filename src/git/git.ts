@@ -279,10 +279,15 @@ export class Git {
     await this.run(top, ['worktree', 'prune']);
   }
 
-  /** Commits in `branch` not reachable from `base` (`git rev-list --count base..branch`). */
-  async commitsAhead(repo: string, branch: string, base: string): Promise<number> {
+  /** Commits in `branch` not reachable from `base` (`git rev-list --count base..branch`); merges excluded on request. */
+  async commitsAhead(
+    repo: string,
+    branch: string,
+    base: string,
+    opts: { noMerges?: boolean } = {},
+  ): Promise<number> {
     const [b, t] = await Promise.all([this.resolve(repo, branch), this.resolve(repo, base)]);
-    return this.countBetween(repo, t, b);
+    return this.countBetween(repo, t, b, opts.noMerges);
   }
 
   /** True when every commit of `branch` is reachable from `into`. NOT_FOUND for an unknown ref. */
@@ -589,8 +594,14 @@ export class Git {
     return res.exitCode === 0;
   }
 
-  private async countBetween(repo: string, fromSha: string, toSha: string): Promise<number> {
-    const { stdout } = await this.run(repo, ['rev-list', '--count', toSha, `^${fromSha}`, '--']);
+  private async countBetween(
+    repo: string,
+    fromSha: string,
+    toSha: string,
+    noMerges = false,
+  ): Promise<number> {
+    const flags = noMerges ? ['--count', '--no-merges'] : ['--count'];
+    const { stdout } = await this.run(repo, ['rev-list', ...flags, toSha, `^${fromSha}`, '--']);
     return Number.parseInt(stdout.trim(), 10);
   }
 

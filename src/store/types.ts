@@ -65,6 +65,8 @@ export interface EventLog {
   append(event: EventInput): Promise<AuditEvent>;
   /** Events with seq > afterSeq, oldest first. */
   list(opts?: { afterSeq?: number; instanceId?: string; limit?: number }): Promise<AuditEvent[]>;
+  /** Sequence number of the newest event (0 when empty): where a follower starts. */
+  lastSeq(): Promise<number>;
 }
 
 /** Small key/value facts about the deployment (e.g. the last supervisor port). */

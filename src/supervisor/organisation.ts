@@ -90,7 +90,7 @@ export class Organisation implements Orchestrator {
   private readonly delivering = new Set<string>();
   private readonly inFlight = new Map<string, { text: string; confirmed: boolean }>();
 
-  constructor(private readonly deps: OrganisationDeps) {}
+  constructor(readonly deps: OrganisationDeps) {}
 
   private get store(): Store {
     return this.deps.store;
@@ -399,12 +399,13 @@ export class Organisation implements Orchestrator {
         break;
       }
       case 'UserPromptSubmit': {
+        // Busy first: a delivery confirmed while the state still said idle would look quiescent.
+        await this.transition(id, ['idle', 'starting'], 'busy', 'prompt received');
         const flight = this.inFlight.get(id);
         if (flight && payload.prompt === flight.text) {
           flight.confirmed = true;
           this.signals.notify(`prompt:${id}`);
         }
-        await this.transition(id, ['idle', 'starting'], 'busy', 'prompt received');
         break;
       }
       case 'Stop':

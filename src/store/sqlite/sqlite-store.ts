@@ -356,6 +356,8 @@ export class SqliteStore implements Store {
         const info = insert.run(ts, e.kind, e.actor, e.instanceId, JSON.stringify(e.data));
         return { ...e, seq: Number(info.lastInsertRowid), ts } as AuditEvent;
       },
+      lastSeq: async () =>
+        (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM events').get() as { s: number }).s,
       list: async (opts = {}) => {
         const where = ['seq > ?'];
         const values: unknown[] = [opts.afterSeq ?? 0];

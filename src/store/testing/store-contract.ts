@@ -178,6 +178,7 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
         data: { messageId: 'm', to: 'x', bytes: 3 },
       });
       assert.ok(second.seq > first.seq);
+      assert.equal(await store.events.lastSeq(), second.seq);
       const after = await store.events.list({ afterSeq: first.seq });
       assert.deepEqual(
         after.map((e) => e.seq),

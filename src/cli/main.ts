@@ -1,0 +1,409 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { spawnSync } from 'node:child_process';
+
+import {
+  TmuxClaudeError,
+  loadConfig,
+  pathsFor,
+  runCommand,
+  type AuditEvent,
+  type Config,
+  type Message,
+} from '../core/index.js';
+import { runDemo } from '../demo/index.js';
+import type { InstanceView, SpawnResult } from '../mcp/index.js';
+import { isProcessAlive, readSupervisorInfo } from '../supervisor/index.js';
+import { ensureSupervisor, findSupervisor, type ApiClient } from './client.js';
+import { EXIT_CODES, renderTree } from './output.js';
+
+const out = (text: string): void => void process.stdout.write(`${text}\n`);
+const err = (text: string): void => void process.stderr.write(`${text}\n`);
+const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+function config(): Config {
+  return loadConfig();
+}
+
+async function api(): Promise<ApiClient> {
+  const { client, started } = await ensureSupervisor(config(), {
+    onStart: () => err('starting the tmux-claude supervisor…'),
+  });
+  if (started) err(`supervisor running at ${client.info.url} (pid ${client.info.pid})`);
+  return client;
+}
+
+async function runningApi(): Promise<ApiClient> {
+  const client = await findSupervisor(pathsFor(config().home));
+  if (!client) {
+    throw new TmuxClaudeError('UNAVAILABLE', 'no supervisor is running', {
+      hint: 'start one with `tmux-claude up`',
+    });
+  }
+  return client;
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return !isProcessAlive(pid);
+}
+
+async function stopSupervisor(client: ApiClient): Promise<void> {
+  await client.request('POST', '/shutdown');
+  if (!(await waitForExit(client.info.pid, 60_000))) {
+    throw new TmuxClaudeError('TIMEOUT', `the supervisor (pid ${client.info.pid}) did not stop within 60 s`);
+  }
+}
+
+function formatEvent(e: AuditEvent): string {
+  const time = new Date(e.ts).toISOString().replace('T', ' ').slice(0, 19);
+  return `${String(e.seq).padStart(6)}  ${time}  ${e.kind.padEnd(20)} ${e.actor.padEnd(12)} ${e.instanceId ?? '-'}  ${JSON.stringify(e.data)}`;
+}
+
+const program = new Command();
+program
+  .name('tmux-claude')
+  .description('Run many AI coding agents in tmux as one organisation.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+program
+  .command('up')
+  .description('start the supervisor in the background (reuses a running one)')
+  .action(async () => {
+    const { client, started } = await ensureSupervisor(config());
+    out(
+      `${started ? 'started' : 'already running'}: supervisor at ${client.info.url} (pid ${client.info.pid})`,
+    );
+  });
+
+program
+  .command('down')
+  .description('stop the supervisor and every instance it runs')
+  .action(async () => {
+    const client = await findSupervisor(pathsFor(config().home));
+    if (!client) return out('no supervisor is running');
+    await stopSupervisor(client);
+    out(`stopped the supervisor (pid ${client.info.pid}) and its instances`);
+  });
+
+program
+  .command('status')
+  .description('show whether the supervisor runs, where, and what it holds')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const paths = pathsFor(config().home);
+    const client = await findSupervisor(paths);
+    if (!client) {
+      const stale = readSupervisorInfo(paths);
+      if (o.json) printJson({ running: false, staleRunFile: stale !== null });
+      else out(`supervisor: not running${stale ? ' (stale run file from a crash; `up` replaces it)' : ''}`);
+      process.exitCode = 3;
+      return;
+    }
+    const status = await client.request<Record<string, unknown>>('GET', '/status');
+    if (o.json) return printJson({ running: true, ...status });
+    out(
+      `supervisor: running at ${String(status.url)} (pid ${String(status.pid)}, up ${String(status.uptimeS)} s)`,
+    );
+    out(`home: ${String(status.home)}   store: ${String(status.store)}   ${String(status.tmux)}`);
+    out(`instances: ${JSON.stringify(status.instances)}`);
+  });
+
+program
+  .command('run')
+  .description('hand a goal to a new Executive')
+  .argument('<goal>', 'what the organisation should achieve')
+  .addOption(
+    new Option('--agent <agent>', 'agent CLI for the run')
+      .choices(['lite', 'claude', 'codex', 'gemini'])
+      .default('lite'),
+  )
+  .option('--repo <dir>', 'the git repository to work on', process.cwd())
+  .option('--target <branch>', 'branch that receives the work (default: tmux-claude/<run-id>)')
+  .option('--json', 'machine-readable output')
+  .action(async (goal: string, o: { agent: string; repo: string; target?: string; json?: boolean }) => {
+    const agentEnv: Record<string, string> = {};
+    for (const key of ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'TMUX_CLAUDE_MODEL']) {
+      const v = process.env[key];
+      if (v) agentEnv[key] = v;
+    }
+    const res = await (
+      await api()
+    ).request<{ run: { id: string; targetBranch: string }; executive: SpawnResult }>('POST', '/runs', {
+      goal,
+      repo: o.repo,
+      agent: o.agent,
+      targetBranch: o.target,
+      agentEnv,
+    });
+    if (o.json) return printJson(res);
+    out(
+      `run ${res.run.id}: executive ${res.executive.id} is working; results land on ${res.run.targetBranch}`,
+    );
+    out(
+      'watch it with `tmux-claude ls`, `tmux-claude log --follow` or `tmux-claude attach ' +
+        res.executive.id +
+        '`',
+    );
+  });
+
+program
+  .command('demo')
+  .description('run a sample organisation (1 executive, 2 managers, 4 specialists) on the scripted model')
+  .option('--keep', 'leave the supervisor and the instances running for inspection')
+  .option('--json', 'print the summary as one JSON object')
+  .action(async (o: { keep?: boolean; json?: boolean }) => {
+    const { client, started } = await ensureSupervisor(config());
+    const progress = o.json ? (line: string) => err(line) : out;
+    progress(`supervisor at ${client.info.url}${started ? ' (started for the demo)' : ''}`);
+    let summary;
+    try {
+      summary = await runDemo({ api: client, progress, keep: o.keep ?? false });
+    } finally {
+      if (started && !o.keep) await stopSupervisor(client);
+    }
+    if (o.json) return printJson(summary);
+    const merged = summary.specialistBranches.filter((b) => b.merged).length;
+    out('');
+    out(`demo ${summary.runId} finished in ${summary.wallSeconds} s`);
+    out(
+      `  instances:      ${summary.instances.length} (${summary.instances.map((i) => i.role[0]).join('')})`,
+    );
+    out(`  messages:       ${summary.messages}`);
+    out(`  commits merged: ${summary.mergedCommits} into ${summary.targetBranch}`);
+    out(`  specialists:    ${merged}/${summary.specialistBranches.length} branches merged`);
+    out(`  model requests: ${summary.modelRequests}`);
+    out(`  repository:     ${summary.repo}  (git -C ${summary.repo} log --oneline --graph)`);
+    if (summary.kept) out('  kept running: inspect with `tmux-claude ls`; stop with `tmux-claude down`');
+    if (merged !== summary.specialistBranches.length || summary.specialistBranches.length === 0)
+      process.exitCode = 1;
+  });
+
+program
+  .command('ls')
+  .description('the instance hierarchy')
+  .option('--json', 'machine-readable output')
+  .option('--all', 'include terminated instances')
+  .action(async (o: { json?: boolean; all?: boolean }) => {
+    const list = await (await api()).request<InstanceView[]>('GET', '/instances');
+    const shown = o.all || o.json ? list : list.filter((i) => i.state !== 'terminated');
+    if (o.json) return printJson(shown);
+    out(shown.length ? renderTree(shown) : 'no instances (use `tmux-claude run` or `tmux-claude demo`)');
+  });
+
+program
+  .command('send')
+  .description('send a message to an instance; returns once it landed in its turn')
+  .argument('<id>')
+  .argument('<text>')
+  .option('--timeout <seconds>', 'how long to wait for delivery', '60')
+  .option('--json', 'machine-readable output')
+  .action(async (id: string, text: string, o: { timeout: string; json?: boolean }) => {
+    const timeoutS = Number(o.timeout);
+    if (!(timeoutS > 0)) throw new TmuxClaudeError('INVALID_ARGUMENT', '--timeout must be a positive number');
+    const res = await (
+      await api()
+    ).request<{ messageId: string; delivered: boolean }>(
+      'POST',
+      `/instances/${encodeURIComponent(id)}/send`,
+      { text, timeoutS },
+      (timeoutS + 30) * 1000,
+    );
+    if (o.json) return printJson(res);
+    out(
+      res.delivered
+        ? `delivered ${res.messageId} to ${id}`
+        : `queued ${res.messageId}: ${id} has not taken it yet`,
+    );
+  });
+
+program
+  .command('read')
+  .description("an instance's terminal output; pass --since with the printed cursor for new lines only")
+  .argument('<id>')
+  .option('--since <cursor>', 'cursor from an earlier read')
+  .option('--json', 'machine-readable output')
+  .action(async (id: string, o: { since?: string; json?: boolean }) => {
+    const q = o.since === undefined ? '' : `?since=${encodeURIComponent(o.since)}`;
+    const res = await (
+      await api()
+    ).request<{ cursor: number; text: string }>('GET', `/instances/${encodeURIComponent(id)}/read${q}`);
+    if (o.json) return printJson(res);
+    if (res.text) out(res.text);
+    err(`cursor: ${res.cursor}`);
+  });
+
+program
+  .command('attach')
+  .description("attach your terminal to an instance's tmux session (detach with C-b d)")
+  .argument('<id>')
+  .action(async (id: string) => {
+    const list = await (await api()).request<InstanceView[]>('GET', '/instances');
+    const inst = list.find((i) => i.id === id);
+    if (!inst)
+      throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(id)} not found`, {
+        hint: 'see `tmux-claude ls`',
+      });
+    const socket = pathsFor(config().home).tmuxSocket;
+    const r = spawnSync('tmux', ['-L', socket, 'attach-session', '-t', `=${inst.tmuxSession}`], {
+      stdio: 'inherit',
+    });
+    process.exitCode = r.status ?? 1;
+  });
+
+program
+  .command('kill')
+  .description('terminate an instance (its worktree is kept if it holds unmerged work)')
+  .argument('<id>')
+  .option('--cascade', 'terminate its descendants too')
+  .option('--json', 'machine-readable output')
+  .action(async (id: string, o: { cascade?: boolean; json?: boolean }) => {
+    const res = await (
+      await api()
+    ).request<{ terminated: string[]; keptWorktrees: string[] }>(
+      'POST',
+      `/instances/${encodeURIComponent(id)}/kill`,
+      { cascade: o.cascade ?? false },
+    );
+    if (o.json) return printJson(res);
+    out(`terminated: ${res.terminated.join(', ') || '(none)'}`);
+    for (const w of res.keptWorktrees) out(`kept worktree with unmerged work: ${w}`);
+  });
+
+program
+  .command('restart')
+  .description('restart an instance in place')
+  .argument('<id>')
+  .option('--json', 'machine-readable output')
+  .action(async (id: string, o: { json?: boolean }) => {
+    const res = await (
+      await api()
+    ).request<SpawnResult>('POST', `/instances/${encodeURIComponent(id)}/restart`);
+    if (o.json) return printJson(res);
+    out(`restarted ${res.id} in ${res.tmuxSession}`);
+  });
+
+program
+  .command('log')
+  .description('the audit trail')
+  .option('--follow', 'keep printing new events')
+  .option('--instance <id>', 'only events about this instance')
+  .option('--since <seq>', 'only events after this sequence number', '0')
+  .option('--json', 'one JSON object per line')
+  .action(async (o: { follow?: boolean; instance?: string; since: string; json?: boolean }) => {
+    const client = await api();
+    let after = Number(o.since) || 0;
+    const inst = o.instance ? `&instance=${encodeURIComponent(o.instance)}` : '';
+    for (;;) {
+      const events = await client.request<AuditEvent[]>(
+        'GET',
+        `/events?after=${after}${inst}${o.follow ? '&wait=30' : ''}`,
+      );
+      for (const e of events) {
+        out(o.json ? JSON.stringify(e) : formatEvent(e));
+        after = e.seq;
+      }
+      if (!o.follow && events.length < 1000) return;
+    }
+  });
+
+program
+  .command('messages')
+  .description('messages between instances and their delivery state')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const list = await (await api()).request<Message[]>('GET', '/messages');
+    if (o.json) return printJson(list);
+    for (const m of list) {
+      const body = m.body.replace(/\s+/g, ' ').slice(0, 70);
+      out(
+        `${m.id}  ${m.from} → ${m.to}  ${m.state}${m.attempts > 1 ? ` (${m.attempts} attempts)` : ''}  ${body}`,
+      );
+    }
+    if (list.length === 0) out('no messages');
+  });
+
+program
+  .command('doctor')
+  .description('check tmux, git, node, the store and the supervisor')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const checks: Array<{ check: string; ok: boolean; detail: string }> = [];
+    const probe = async (check: string, fn: () => Promise<string>): Promise<void> => {
+      try {
+        checks.push({ check, ok: true, detail: await fn() });
+      } catch (e) {
+        const x = e instanceof TmuxClaudeError ? `${e.message}${e.hint ? ` — ${e.hint}` : ''}` : String(e);
+        checks.push({ check, ok: false, detail: x });
+      }
+    };
+    await probe('node', async () => {
+      const major = Number(process.versions.node.split('.')[0]);
+      if (major < 20)
+        throw new TmuxClaudeError('DEPENDENCY_MISSING', `node ${process.version} is too old; need >= 20`);
+      return process.version;
+    });
+    await probe('tmux', async () => {
+      const v = (await runCommand(['tmux', '-V'], { timeoutMs: 5_000 })).stdout.trim();
+      const m = /(\d+)\.(\d+)/.exec(v);
+      if (!m || Number(m[1]) < 3 || (Number(m[1]) === 3 && Number(m[2]) < 2)) {
+        throw new TmuxClaudeError('DEPENDENCY_MISSING', `${v} is too old; need tmux >= 3.2`);
+      }
+      return v;
+    });
+    await probe('git', async () => {
+      const v = (await runCommand(['git', '--version'], { timeoutMs: 5_000 })).stdout.trim();
+      const m = /(\d+)\.(\d+)/.exec(v);
+      if (!m || Number(m[1]) < 2 || (Number(m[1]) === 2 && Number(m[2]) < 38)) {
+        throw new TmuxClaudeError(
+          'DEPENDENCY_MISSING',
+          `${v} is too old; need git >= 2.38 (merge-tree --write-tree)`,
+        );
+      }
+      return v;
+    });
+    const cfg = config();
+    const paths = pathsFor(cfg.home);
+    await probe('store', async () => {
+      const { openStore } = await import('../store/index.js');
+      const store = openStore(cfg);
+      try {
+        await store.ping();
+        return `${store.backend} (${cfg.store === 'sqlite' ? paths.storeFile : cfg.store})`;
+      } finally {
+        await store.close();
+      }
+    });
+    await probe('supervisor', async () => {
+      const client = await findSupervisor(paths);
+      if (client) return `running at ${client.info.url} (pid ${client.info.pid})`;
+      const stale = readSupervisorInfo(paths);
+      return stale ? 'not running (stale run file; `up` replaces it)' : 'not running (`up` starts it)';
+    });
+    const ok = checks.every((c) => c.ok);
+    if (o.json) printJson({ ok, checks });
+    else for (const c of checks) out(`${c.ok ? '✓' : '✗'} ${c.check.padEnd(10)} ${c.detail}`);
+    if (!ok) process.exitCode = 1;
+  });
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof TmuxClaudeError) {
+      err(`tmux-claude: ${e.message}`);
+      if (e.hint) err(`  ${e.hint}`);
+      process.exitCode = EXIT_CODES[e.code];
+    } else {
+      err(`tmux-claude: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+void main();

@@ -1,0 +1,239 @@
+import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import { AGENT_KINDS, TmuxClaudeError, type ErrorCode, type Logger } from '../core/index.js';
+import { mcpHandler, type Caller } from '../mcp/index.js';
+import type { Organisation } from './organisation.js';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  NOT_FOUND: 404,
+  INVALID_ARGUMENT: 400,
+  FORBIDDEN: 403,
+  UNAUTHORIZED: 401,
+  CONFLICT: 409,
+  TIMEOUT: 504,
+  UNAVAILABLE: 503,
+  DEPENDENCY_MISSING: 503,
+  EXTERNAL_COMMAND_FAILED: 502,
+  MERGE_CONFLICT: 409,
+  UNMERGED_WORK: 409,
+  INTERNAL: 500,
+};
+
+export interface AppOptions {
+  org: Organisation;
+  adminToken: string;
+  log: Logger;
+  /** Status facts for /api/status. */
+  status: () => Promise<Record<string, unknown>>;
+  /** Called by POST /api/shutdown after the response is sent. */
+  shutdown: () => void;
+}
+
+function bearer(req: Request): string {
+  const h = req.headers.authorization ?? '';
+  return h.startsWith('Bearer ') ? h.slice(7) : '';
+}
+
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new TmuxClaudeError(
+      'INVALID_ARGUMENT',
+      `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  return r.data;
+}
+
+type Handler = (req: Request, res: Response) => Promise<unknown>;
+const wrap =
+  (fn: Handler) =>
+  (req: Request, res: Response, next: NextFunction): void => {
+    fn(req, res).then(
+      (value) => {
+        if (!res.headersSent) res.json(value ?? { ok: true });
+      },
+      (err: unknown) => next(err),
+    );
+  };
+
+const RunBody = z.object({
+  goal: z.string().min(1).max(200_000),
+  repo: z.string().min(1),
+  targetBranch: z.string().min(1).optional(),
+  agent: z.enum(AGENT_KINDS as [string, ...string[]]).optional(),
+  agentEnv: z.record(z.string(), z.string()).optional(),
+});
+const SendBody = z.object({
+  text: z.string().min(1).max(1_000_000),
+  timeoutS: z.number().positive().max(600).optional(),
+});
+const KillBody = z.object({ cascade: z.boolean().optional() });
+
+/**
+ * The supervisor's HTTP surface: /api (admin token), /hooks (instance tokens), /mcp (instance tokens).
+ * Host-header validation blocks DNS rebinding; there are no CORS headers, so pages cannot read responses.
+ */
+export function createApp(opts: AppOptions): express.Express {
+  const { org, log } = opts;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(localhostHostValidation());
+  app.use(express.json({ limit: '8mb' }));
+
+  const instanceCaller = async (req: Request): Promise<Caller> => {
+    const token = bearer(req);
+    const caller = token ? await org.authenticate(token) : null;
+    if (!caller) throw new TmuxClaudeError('UNAUTHORIZED', 'missing or unknown instance token');
+    return caller;
+  };
+
+  // tmux's pane-died hook: an unauthenticated wake-up; the sweep reads the truth from tmux itself.
+  app.post(
+    '/hooks/tmux/pane-died',
+    wrap(async () => {
+      await org.sweep('pane-died hook');
+      return { ok: true };
+    }),
+  );
+  app.post(
+    '/hooks/:event',
+    wrap(async (req) => {
+      const caller = await instanceCaller(req);
+      return org.onHook(caller, String(req.params.event), (req.body ?? {}) as Record<string, unknown>);
+    }),
+  );
+
+  app.post('/mcp', (req, res) => void mcpHandler(org, (t) => org.authenticate(t), log)(req, res));
+  app.all('/mcp', (_req, res) => {
+    res
+      .status(405)
+      .set('Allow', 'POST')
+      .json({ error: { code: 'INVALID_ARGUMENT', message: 'use POST' } });
+  });
+
+  const api = express.Router();
+  api.use((req, _res, next) => {
+    if (!sameToken(bearer(req), opts.adminToken)) {
+      next(
+        new TmuxClaudeError('UNAUTHORIZED', 'missing or wrong admin token', {
+          hint: 'use the tmux-claude CLI',
+        }),
+      );
+    } else next();
+  });
+  api.get(
+    '/health',
+    wrap(async () => ({ ok: true, pid: process.pid })),
+  );
+  api.get(
+    '/status',
+    wrap(() => opts.status()),
+  );
+  api.get(
+    '/instances',
+    wrap(() => org.list(null)),
+  );
+  api.post(
+    '/runs',
+    wrap(async (req) => {
+      const body = parse(RunBody, req.body);
+      return org.createRun({ ...body, agent: body.agent as (typeof AGENT_KINDS)[number] | undefined });
+    }),
+  );
+  api.get(
+    '/runs/:id',
+    wrap((req) => org.runStatus(String(req.params.id))),
+  );
+  api.post(
+    '/instances/:id/send',
+    wrap(async (req) => {
+      const body = parse(SendBody, req.body);
+      return org.send(
+        null,
+        String(req.params.id),
+        body.text,
+        body.timeoutS === undefined ? undefined : body.timeoutS * 1000,
+      );
+    }),
+  );
+  api.get(
+    '/instances/:id/read',
+    wrap(async (req) => {
+      const since = req.query.since === undefined ? undefined : Number(req.query.since);
+      if (since !== undefined && (!Number.isInteger(since) || since < 0)) {
+        throw new TmuxClaudeError('INVALID_ARGUMENT', 'since must be a cursor returned by an earlier read');
+      }
+      return org.read(null, String(req.params.id), since);
+    }),
+  );
+  api.post(
+    '/instances/:id/kill',
+    wrap(async (req) =>
+      org.terminate(null, String(req.params.id), parse(KillBody, req.body ?? {}).cascade ?? false),
+    ),
+  );
+  api.post(
+    '/instances/:id/restart',
+    wrap((req) => org.restart(null, String(req.params.id))),
+  );
+  api.get(
+    '/events',
+    wrap(async (req) => {
+      const after = Number(req.query.after ?? 0) || 0;
+      const waitS = Math.min(Number(req.query.wait ?? 0) || 0, 60);
+      const instanceId = typeof req.query.instance === 'string' ? req.query.instance : undefined;
+      const query = { afterSeq: after, limit: 1000, ...(instanceId ? { instanceId } : {}) };
+      let events = await org.deps.store.events.list(query);
+      if (events.length === 0 && waitS > 0) {
+        await org.signals.wait('events', waitS * 1000);
+        events = await org.deps.store.events.list(query);
+      }
+      return events;
+    }),
+  );
+  api.get(
+    '/messages',
+    wrap(async (req) => {
+      const runId = typeof req.query.run === 'string' ? req.query.run : undefined;
+      return org.deps.store.messages.list(runId ? { runId } : {});
+    }),
+  );
+  api.post(
+    '/shutdown',
+    wrap(async (_req, res) => {
+      res.json({ ok: true });
+      setImmediate(opts.shutdown);
+    }),
+  );
+  app.use('/api', api);
+
+  app.get('/', (_req, res) => {
+    res.type('text/plain').send('tmux-claude supervisor. Use the tmux-claude CLI (`tmux-claude status`).\n');
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e =
+      err instanceof TmuxClaudeError
+        ? err
+        : (err as { type?: string }).type === 'entity.parse.failed'
+          ? new TmuxClaudeError('INVALID_ARGUMENT', 'request body is not valid JSON')
+          : (err as { type?: string }).type === 'entity.too.large'
+            ? new TmuxClaudeError('INVALID_ARGUMENT', 'request body is too large (limit 8 MB)')
+            : new TmuxClaudeError('INTERNAL', err instanceof Error ? err.message : String(err), {
+                cause: err,
+              });
+    if (e.code === 'INTERNAL') log.error({ err }, 'request failed');
+    res.status(HTTP_STATUS[e.code]).json({ error: e.toJSON() });
+  });
+  return app;
+}

@@ -1,0 +1,181 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { newToken, pathsFor, type Config, type Logger, type Paths } from '../core/index.js';
+import { Git } from '../git/index.js';
+import { openStore, type Store } from '../store/index.js';
+import { TmuxDriver } from '../tmux/index.js';
+import { createApp } from './http-app.js';
+import { Organisation } from './organisation.js';
+import { acquireSupervisorLock, removeSupervisorInfo, writeSupervisorInfo } from './run-file.js';
+
+/** Sweep interval: a safety net behind tmux's pane-died hook, which can be lost (see the tmux driver). */
+const SWEEP_MS = 3_000;
+
+export interface SupervisorOptions {
+  config: Config;
+  log: Logger;
+  /** For tests: an already opened store (the supervisor then does not close it). */
+  store?: Store;
+}
+
+/**
+ * The per-host supervisor: owns the store connection, the private tmux server and the HTTP endpoint.
+ * `start` reconciles the store with tmux before serving; `stop` leaves instances running (for a restart to
+ * adopt) unless `stopInstances` is set, as `tmux-claude down` does.
+ */
+export class Supervisor {
+  readonly paths: Paths;
+  readonly adminToken = newToken();
+  org: Organisation | undefined;
+  private server: Server | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private releaseLock: (() => void) | undefined;
+  private store: Store | undefined;
+  private port = 0;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.paths = pathsFor(opts.config.home);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(onShutdownRequest: () => void): Promise<void> {
+    const { config, log } = this.opts;
+    this.releaseLock = acquireSupervisorLock(this.paths);
+    const store = this.opts.store ?? openStore(config);
+    this.store = store;
+    await store.ping();
+    const tmux = new TmuxDriver({ socketName: this.paths.tmuxSocket, timeoutMs: config.commandTimeoutMs });
+    await tmux.version();
+    await tmux.ensureServer();
+    const git = new Git();
+    await git.version();
+
+    let handler: ((req: never, res: never) => void) | undefined;
+    this.server = createServer((req, res) => {
+      if (handler) handler(req as never, res as never);
+      else res.writeHead(503).end();
+    });
+    this.port = await this.listen(config.port ?? Number((await store.meta.get('port')) ?? 0));
+    await store.meta.set('port', String(this.port));
+
+    const org = new Organisation({
+      config,
+      paths: this.paths,
+      store,
+      tmux,
+      git,
+      log,
+      supervisorUrl: this.url,
+    });
+    this.org = org;
+    const startedAt = Date.now();
+    handler = createApp({
+      org,
+      adminToken: this.adminToken,
+      log,
+      shutdown: onShutdownRequest,
+      status: async () => ({
+        pid: process.pid,
+        url: this.url,
+        home: config.home,
+        store: store.backend,
+        uptimeS: Math.round((Date.now() - startedAt) / 1000),
+        tmux: await tmux.version(),
+        tmuxSocket: this.paths.tmuxSocket,
+        instances: (await store.instances.list()).reduce<Record<string, number>>((acc, i) => {
+          acc[i.state] = (acc[i.state] ?? 0) + 1;
+          return acc;
+        }, {}),
+        memoryRssBytes: process.memoryUsage().rss,
+        lastEventSeq: await store.events.lastSeq(),
+      }),
+    }) as unknown as typeof handler;
+
+    const nodeQuoted = `'${process.execPath.replace(/'/g, `'\\''`)}'`;
+    await tmux.setPaneDiedHook(
+      `${nodeQuoted} -e 'fetch(process.argv[1],{method:"POST"}).catch(()=>{})' '${this.url}/hooks/tmux/pane-died'`,
+    );
+    const { adopted, lost } = await org.reconcile();
+    await org.emit({
+      kind: 'supervisor.started',
+      actor: 'supervisor',
+      instanceId: null,
+      data: { pid: process.pid, port: this.port, adopted, lost },
+    });
+    this.sweepTimer = setInterval(() => {
+      org
+        .sweep('periodic sweep')
+        .then(() => org.retryDeliveries())
+        .catch((err: unknown) => log.warn({ err }, 'sweep failed'));
+    }, SWEEP_MS);
+    this.sweepTimer.unref();
+    writeSupervisorInfo(this.paths, {
+      pid: process.pid,
+      port: this.port,
+      url: this.url,
+      token: this.adminToken,
+      home: config.home,
+      store: config.store,
+      startedAt,
+    });
+    log.info({ url: this.url, adopted, lost }, 'supervisor started');
+  }
+
+  /** Stops serving. With stopInstances, terminates every live instance and the tmux server first. */
+  stop(opts: { stopInstances: boolean }): Promise<void> {
+    this.stopping ??= this.doStop(opts);
+    return this.stopping;
+  }
+
+  private async doStop(opts: { stopInstances: boolean }): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const org = this.org;
+    if (org && opts.stopInstances) {
+      await org.stopAll('supervisor stopped (tmux-claude down)');
+      await org.deps.tmux.killServer();
+    }
+    if (org) {
+      await org.emit({
+        kind: 'supervisor.stopped',
+        actor: 'supervisor',
+        instanceId: null,
+        data: { pid: process.pid },
+      });
+    }
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    removeSupervisorInfo(this.paths, process.pid);
+    if (!this.opts.store) await this.store?.close();
+    this.releaseLock?.();
+  }
+
+  /** Binds 127.0.0.1; a preferred port that is taken falls back to a free one. */
+  private async listen(preferred: number): Promise<number> {
+    const server = this.server!;
+    const attempt = (port: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const onError = (err: Error): void => reject(err);
+        server.once('error', onError);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', onError);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    if (preferred > 0) {
+      try {
+        return await attempt(preferred);
+      } catch (err) {
+        if (this.opts.config.port) throw err;
+        this.opts.log.warn({ port: preferred }, 'previous port is taken; picking a free one');
+      }
+    }
+    return attempt(0);
+  }
+}
