@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 import {
   TmuxClaudeError,
@@ -127,6 +129,15 @@ program
   .option('--target <branch>', 'branch that receives the work (default: tmux-claude/<run-id>)')
   .option('--json', 'machine-readable output')
   .action(async (goal: string, o: { agent: string; repo: string; target?: string; json?: boolean }) => {
+    // The supervisor has its own cwd: resolve a relative --repo against the caller's.
+    const repo = resolve(o.repo);
+    if (!existsSync(repo) || !statSync(repo).isDirectory()) {
+      throw new TmuxClaudeError(
+        'INVALID_ARGUMENT',
+        `--repo ${repo} ${existsSync(repo) ? 'is not a directory' : 'does not exist'}`,
+        { hint: 'pass the directory of a git repository' },
+      );
+    }
     const agentEnv: Record<string, string> = {};
     for (const key of ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'TMUX_CLAUDE_MODEL']) {
       const v = process.env[key];
@@ -136,7 +147,7 @@ program
       await api()
     ).request<{ run: { id: string; targetBranch: string }; executive: SpawnResult }>('POST', '/runs', {
       goal,
-      repo: o.repo,
+      repo,
       agent: o.agent,
       targetBranch: o.target,
       agentEnv,
@@ -229,7 +240,12 @@ program
   .option('--since <cursor>', 'cursor from an earlier read')
   .option('--json', 'machine-readable output')
   .action(async (id: string, o: { since?: string; json?: boolean }) => {
-    const q = o.since === undefined ? '' : `?since=${encodeURIComponent(o.since)}`;
+    if (o.since !== undefined && !/^\d+$/.test(o.since)) {
+      throw new TmuxClaudeError('INVALID_ARGUMENT', `--since ${JSON.stringify(o.since)} is not a cursor`, {
+        hint: 'pass the number printed as `cursor:` by an earlier `tmux-claude read`',
+      });
+    }
+    const q = o.since === undefined ? '' : `?since=${o.since}`;
     const res = await (
       await api()
     ).request<{ cursor: number; text: string }>('GET', `/instances/${encodeURIComponent(id)}/read${q}`);
@@ -388,7 +404,11 @@ program
     const ok = checks.every((c) => c.ok);
     if (o.json) printJson({ ok, checks });
     else for (const c of checks) out(`${c.ok ? '✓' : '✗'} ${c.check.padEnd(10)} ${c.detail}`);
-    if (!ok) process.exitCode = 1;
+    if (!ok) {
+      const failed = checks.filter((c) => !c.ok).map((c) => c.check);
+      err(`tmux-claude: ${failed.length} check(s) failed: ${failed.join(', ')}`);
+      process.exitCode = 1;
+    }
   });
 
 async function main(): Promise<void> {

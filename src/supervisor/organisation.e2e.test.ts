@@ -1,0 +1,326 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Git, initRepo } from '../git/index.js';
+import type { InstanceView } from '../mcp/index.js';
+import { createScriptedModelServer, type ScriptedModelServer } from '../scripted-model/index.js';
+import { CliHarness, eventually, processesOfHome } from '../testing/cli-harness.js';
+import { isProcessAlive } from './run-file.js';
+import type { RunStatus } from './organisation.js';
+
+const git = new Git();
+
+async function sampleRepo(h: CliHarness): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'tc-test-repo-'));
+  h.track(dir);
+  const repo = join(dir, 'repo');
+  await initRepo(repo, { 'README.md': '# sample\n' });
+  return repo;
+}
+
+async function api<T>(h: CliHarness, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const info = h.supervisorInfo();
+  assert.ok(info, 'supervisor is running');
+  const res = await fetch(`${info.url}/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.json()) as T;
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+function tokenOf(h: CliHarness, session: string): string {
+  const r = spawnSync(
+    'tmux',
+    ['-L', h.paths.tmuxSocket, 'show-environment', '-t', `=${session}`, 'TMUX_CLAUDE_TOKEN'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('=').slice(1).join('=');
+}
+
+async function mcpClient(url: string, token: string): Promise<Client> {
+  const client = new Client({ name: 'test', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
+}
+
+function resultText(r: Awaited<ReturnType<Client['callTool']>>): string {
+  return (r.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
+}
+
+describe('tmux-claude demo through the built CLI', () => {
+  const h = new CliHarness();
+  after(() => h.cleanup());
+
+  it('runs 1 executive → 2 managers → 4 specialists, merges every specialist commit into main, and cleans up', async () => {
+    const r = await h.run(['demo', '--json'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as {
+      repo: string;
+      instances: Array<{
+        id: string;
+        role: string;
+        parentId: string | null;
+        state: string;
+        branch: string | null;
+      }>;
+      mergedCommits: number;
+      wallSeconds: number;
+      messages: number;
+    };
+    h.track(dirname(summary.repo));
+    assert.ok(r.stderr.includes('+ mgr-'), 'the hierarchy was printed as it grew');
+
+    const byRole = (role: string) => summary.instances.filter((i) => i.role === role);
+    const [exec] = byRole('executive');
+    assert.ok(exec);
+    assert.equal(byRole('executive').length, 1);
+    assert.equal(exec.parentId, null);
+    assert.equal(exec.branch, 'main');
+    const managers = byRole('manager');
+    assert.equal(managers.length, 2);
+    for (const m of managers) assert.equal(m.parentId, exec.id);
+    const specialists = byRole('specialist');
+    assert.ok(specialists.length >= 4, `at least 4 specialists, got ${specialists.length}`);
+    for (const s of specialists) {
+      assert.ok(
+        managers.some((m) => m.id === s.parentId),
+        `${s.id} reports to a manager`,
+      );
+      assert.match(s.branch ?? '', new RegExp(`^specialist-${s.id}-t[a-z0-9]+-[a-z0-9-]+$`));
+      assert.ok(
+        await git.isMerged(summary.repo, s.branch!, 'main'),
+        `main holds every commit of ${s.branch}`,
+      );
+    }
+    assert.ok(summary.instances.every((i) => i.state === 'terminated'));
+    assert.ok(summary.mergedCommits >= specialists.length);
+    assert.equal(typeof summary.wallSeconds, 'number');
+    assert.ok(summary.messages >= specialists.length + managers.length);
+
+    // The specialists' files are really on main, and the repo's checked-out tree follows it.
+    const files = readdirSync(join(summary.repo, 'src'));
+    assert.deepEqual(files.sort(), ['capitalize.js', 'clamp.js', 'slugify.js', 'sum.js']);
+    assert.equal(
+      spawnSync('git', ['-C', summary.repo, 'status', '--porcelain'], { encoding: 'utf8' }).stdout,
+      '',
+    );
+
+    // Nothing of the demo is left behind: sessions, worktrees, processes, the supervisor.
+    assert.deepEqual(h.tmuxSessions(), []);
+    assert.equal((await git.listWorktrees(summary.repo)).length, 1);
+    assert.deepEqual(existsSync(h.paths.worktrees) ? readdirSync(h.paths.worktrees) : [], []);
+    await eventually('demo processes to exit', () => processesOfHome(h.home).length === 0);
+    assert.equal(h.supervisorInfo(), null);
+  });
+});
+
+describe('supervisor restart after kill -9 in the middle of a run', () => {
+  const h = new CliHarness();
+  let model: ScriptedModelServer;
+  before(async () => {
+    model = await createScriptedModelServer({ delayMs: 1500 });
+  });
+  after(async () => {
+    await h.cleanup();
+    await model.close();
+  });
+
+  it('adopts the live instances: none duplicated, none lost, and the run still completes', async () => {
+    const repo = await sampleRepo(h);
+    const started = await h.json<{ run: { id: string } }>(
+      ['run', 'build the demo library', '--repo', repo, '--target', 'main'],
+      {
+        env: { ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'test' },
+      },
+    );
+    const runId = started.run.id;
+    // Kill while all four specialists work (each waits on the slow model) and no delivery is in flight.
+    const mid = await eventually(
+      'four busy specialists',
+      async () => {
+        const s = await api<RunStatus>(h, 'GET', `/runs/${runId}`);
+        const specs = s.instances.filter((i) => i.role === 'specialist');
+        return specs.length === 4 && specs.every((i) => i.state === 'busy') && s.pendingMessages === 0
+          ? s
+          : null;
+      },
+      120_000,
+    );
+    const old = h.supervisorInfo()!;
+    process.kill(old.pid, 'SIGKILL');
+    await eventually('the supervisor to die', () => !isProcessAlive(old.pid));
+    const up = await h.run(['up']);
+    assert.equal(up.code, 0, up.stderr);
+    const fresh = h.supervisorInfo()!;
+    assert.notEqual(fresh.pid, old.pid);
+
+    const after = await h.json<InstanceView[]>(['ls']);
+    const beforeIds = mid.instances.map((i) => i.id).sort();
+    assert.deepEqual(after.map((i) => i.id).sort(), beforeIds, 'the same instances, none duplicated or lost');
+    for (const inst of after) {
+      const was = mid.instances.find((i) => i.id === inst.id)!;
+      if (was.state !== 'terminated') assert.notEqual(inst.state, 'dead', `${inst.id} was adopted, not lost`);
+    }
+    assert.equal(new Set(h.tmuxSessions()).size, h.tmuxSessions().length);
+
+    const done = await eventually(
+      'the run to finish after the restart',
+      async () => {
+        const s = await api<RunStatus>(h, 'GET', `/runs/${runId}`);
+        return s.quiescent &&
+          s.instances.filter((i) => i.role === 'manager').every((i) => i.state === 'terminated')
+          ? s
+          : null;
+      },
+      180_000,
+    );
+    const specialists = done.instances.filter((i) => i.role === 'specialist');
+    assert.equal(specialists.length, 4, 'no specialist was spawned twice');
+    for (const s of specialists)
+      assert.ok(await git.isMerged(repo, s.branch!, 'main'), `${s.branch} is on main`);
+  });
+});
+
+describe('messages and roles against live agents', () => {
+  const h = new CliHarness();
+  let model: ScriptedModelServer;
+  let execId: string;
+  let execSession: string;
+  before(async () => {
+    model = await createScriptedModelServer();
+    const repo = await sampleRepo(h);
+    const goal = 'idle executive\n```plan\n{"managers":[]}\n```';
+    const res = await h.json<{ executive: { id: string; tmuxSession: string } }>(
+      ['run', goal, '--repo', repo],
+      {
+        env: { ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: 'test' },
+      },
+    );
+    execId = res.executive.id;
+    execSession = res.executive.tmuxSession;
+  });
+  after(async () => {
+    await h.cleanup();
+    await model.close();
+  });
+
+  it('delivers a message with shell metacharacters, tabs, unicode and 10 KB byte-for-byte', async () => {
+    const nasty = `$HOME \`id\` "double" 'single' ; rm -rf / && echo $(whoami)\n\ttabbed\nünïcødé ✓ 🚀 中文\n${'0123456789'.repeat(1024)}`;
+    const sent = await h.json<{ messageId: string; delivered: boolean }>(['send', execId, nasty]);
+    assert.equal(sent.delivered, true);
+    const transcript = readFileSync(join(h.home, 'instances', execId, 'transcript.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; text?: string });
+    const prompts = transcript.filter((e) => e.type === 'prompt').map((e) => e.text);
+    assert.ok(
+      prompts.includes(`[tmux-claude] message ${sent.messageId} from user (user):\n${nasty}`),
+      'the agent received the exact text',
+    );
+    const messages = await h.json<Array<{ id: string; state: string; body: string }>>(['messages']);
+    const stored = messages.find((m) => m.id === sent.messageId);
+    assert.equal(stored?.state, 'delivered');
+    assert.equal(stored?.body, nasty);
+  });
+
+  it('enforces the role table from the token: a specialist cannot spawn, whatever its arguments claim', async () => {
+    const url = h.supervisorInfo()!.url;
+    const exec = await mcpClient(url, tokenOf(h, execSession));
+    try {
+      const execTools = (await exec.listTools()).tools.map((t) => t.name).sort();
+      assert.deepEqual(execTools, [
+        'get_progress',
+        'list',
+        'merge_branch',
+        'read',
+        'restart',
+        'send',
+        'spawn',
+        'terminate',
+      ]);
+
+      const malformed = await exec.callTool({ name: 'spawn', arguments: { role: 'ceo', name: 42 } });
+      assert.equal(malformed.isError, true);
+      assert.match(resultText(malformed), /role|name/i);
+
+      const spawned = await exec.callTool({
+        name: 'spawn',
+        arguments: { role: 'specialist', name: 'probe' },
+      });
+      assert.equal(spawned.isError, undefined, resultText(spawned));
+      const probe = JSON.parse(resultText(spawned)) as { id: string; tmuxSession: string; branch: string };
+      assert.match(probe.branch, new RegExp(`^specialist-${probe.id}-`));
+
+      const spec = await mcpClient(url, tokenOf(h, probe.tmuxSession));
+      try {
+        assert.deepEqual(
+          (await spec.listTools()).tools.map((t) => t.name),
+          ['send'],
+        );
+        const refused = await spec.callTool({
+          name: 'spawn',
+          arguments: { role: 'specialist', name: 'x', caller_role: 'executive', as: execId },
+        });
+        assert.equal(refused.isError, true);
+        const badSend = await spec.callTool({ name: 'send', arguments: { to: 'someone-else', text: 'hi' } });
+        assert.equal(badSend.isError, true);
+        assert.match(resultText(badSend), /only its parent/);
+      } finally {
+        await spec.close();
+      }
+
+      const unknown = await exec.callTool({ name: 'terminate', arguments: { id: 'spec-nope' } });
+      assert.equal(unknown.isError, true);
+      assert.match(resultText(unknown), /not found/);
+
+      const killed = await exec.callTool({ name: 'terminate', arguments: { id: probe.id } });
+      assert.equal(killed.isError, undefined, resultText(killed));
+      assert.ok(!h.tmuxSessions().includes(probe.tmuxSession));
+    } finally {
+      await exec.close();
+    }
+  });
+
+  it('keeps a worktree with unmerged commits when its specialist is terminated', async () => {
+    const url = h.supervisorInfo()!.url;
+    const exec = await mcpClient(url, tokenOf(h, execSession));
+    try {
+      const spawned = await exec.callTool({
+        name: 'spawn',
+        arguments: { role: 'specialist', name: 'keeper' },
+      });
+      const probe = JSON.parse(resultText(spawned)) as { id: string; worktree: string };
+      spawnSync(
+        'sh',
+        [
+          '-c',
+          'echo work > work.txt && git add work.txt && git -c user.name=t -c user.email=t@t commit -qm work',
+        ],
+        {
+          cwd: probe.worktree,
+        },
+      );
+      const killed = await exec.callTool({ name: 'terminate', arguments: { id: probe.id } });
+      const res = JSON.parse(resultText(killed)) as { keptWorktrees: string[] };
+      assert.deepEqual(res.keptWorktrees, [probe.worktree]);
+      assert.ok(existsSync(join(probe.worktree, 'work.txt')), 'unmerged work is never deleted');
+    } finally {
+      await exec.close();
+    }
+  });
+});
