@@ -35,16 +35,6 @@ async function api(): Promise<ApiClient> {
   return client;
 }
 
-async function runningApi(): Promise<ApiClient> {
-  const client = await findSupervisor(pathsFor(config().home));
-  if (!client) {
-    throw new TmuxClaudeError('UNAVAILABLE', 'no supervisor is running', {
-      hint: 'start one with `tmux-claude up`',
-    });
-  }
-  return client;
-}
-
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -12,9 +12,12 @@ function randomSuffix(length: number): string {
 
 const ROLE_PREFIX: Record<Role, string> = { executive: 'exec', manager: 'mgr', specialist: 'spec' };
 
-/** Instance ids read as what they are: `exec-k3f9q2`, `mgr-…`, `spec-…`. */
+/**
+ * Instance ids read as what they are: `exec-k3f9q2m7`, `mgr-…`, `spec-…`. Eight characters keep collisions
+ * negligible across every instance a store ever holds (six gave ~3% over 10k ids).
+ */
 export function newInstanceId(role: Role): string {
-  return `${ROLE_PREFIX[role]}-${randomSuffix(6)}`;
+  return `${ROLE_PREFIX[role]}-${randomSuffix(8)}`;
 }
 
 export function newRunId(): string {
@@ -43,6 +46,8 @@ export function slugify(text: string, maxLength = 32): string {
   const slug = text
     .toLowerCase()
     .normalize('NFKD')
+    // NFKD splits "é" into "e" plus a combining accent; drop the accent rather than turn it into a dash.
+    .replace(/\p{M}+/gu, '')
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, maxLength)

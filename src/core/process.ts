@@ -36,6 +36,10 @@ export function runCommand(
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
+      // A grandchild that inherited stdout/stderr keeps the pipes (and so 'close') open after the kill.
+      child.stdout.destroy();
+      child.stderr.destroy();
+      reject(new CommandError(argv, { exitCode: null, stderr, timedOut: true }));
     }, opts.timeoutMs ?? 15_000);
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));

@@ -296,6 +296,76 @@ describe('messages and roles against live agents', () => {
     }
   });
 
+  it('reads terminal output with cursors: --since returns only what came after', async () => {
+    const first = await h.json<{ cursor: number; text: string }>(['read', execId]);
+    assert.ok(first.cursor > 0);
+    const sent = await h.json<{ messageId: string }>(['send', execId, 'cursor-probe-message']);
+    const next = await eventually('new output after the cursor', async () => {
+      const r = await h.json<{ cursor: number; text: string }>([
+        'read',
+        execId,
+        '--since',
+        String(first.cursor),
+      ]);
+      return r.text.includes(sent.messageId) ? r : null;
+    });
+    assert.ok(next.cursor > first.cursor);
+    assert.ok(!next.text.includes('tmux-claude lite'), 'the banner before the cursor is not repeated');
+  });
+
+  it('detects a killed agent within seconds and restarts it in place', async () => {
+    const url = h.supervisorInfo()!.url;
+    const exec = await mcpClient(url, tokenOf(h, execSession));
+    try {
+      const spawned = await exec.callTool({
+        name: 'spawn',
+        arguments: { role: 'specialist', name: 'crashy' },
+      });
+      const probe = JSON.parse(resultText(spawned)) as { id: string };
+      const before = (await h.json<InstanceView[]>(['ls'])).find((i) => i.id === probe.id)!;
+      assert.ok(before.pid);
+      process.kill(before.pid, 'SIGKILL');
+      const dead = await eventually('the instance to be marked dead', async () => {
+        const i = (await h.json<InstanceView[]>(['ls'])).find((x) => x.id === probe.id);
+        return i?.state === 'dead' ? i : null;
+      });
+      assert.match(dead.error ?? '', /exited|signal/);
+
+      const restarted = await h.run(['restart', probe.id]);
+      assert.equal(restarted.code, 0, restarted.stderr);
+      const after = (await h.json<InstanceView[]>(['ls'])).find((i) => i.id === probe.id)!;
+      assert.equal(after.state, 'idle');
+      assert.notEqual(after.pid, before.pid);
+      const ids = (await h.json<InstanceView[]>(['ls', '--all'])).map((i) => i.id);
+      assert.equal(ids.filter((id) => id === probe.id).length, 1, 'restart does not duplicate the instance');
+    } finally {
+      await exec.close();
+    }
+  });
+
+  it('records spawns, tool calls and deliveries in the audit log', async () => {
+    const events = (await h.run(['log', '--json'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; seq: number });
+    const kinds = new Set(events.map((e) => e.kind));
+    for (const k of [
+      'run.created',
+      'instance.spawned',
+      'instance.state',
+      'message.sent',
+      'message.delivered',
+      'tool.called',
+    ]) {
+      assert.ok(kinds.has(k), `log has ${k}`);
+    }
+    const seqs = events.map((e) => e.seq);
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+    );
+  });
+
   it('keeps a worktree with unmerged commits when its specialist is terminated', async () => {
     const url = h.supervisorInfo()!.url;
     const exec = await mcpClient(url, tokenOf(h, execSession));
@@ -322,5 +392,21 @@ describe('messages and roles against live agents', () => {
     } finally {
       await exec.close();
     }
+  });
+  it('refuses to terminate a parent with live children unless cascading, then stops the whole subtree', async () => {
+    const url = h.supervisorInfo()!.url;
+    const exec = await mcpClient(url, tokenOf(h, execSession));
+    try {
+      await exec.callTool({ name: 'spawn', arguments: { role: 'specialist', name: 'child' } });
+    } finally {
+      await exec.close();
+    }
+    const refused = await h.run(['kill', execId]);
+    assert.equal(refused.code, 5);
+    assert.match(refused.stderr, /live children/);
+    const res = await h.json<{ terminated: string[] }>(['kill', execId, '--cascade']);
+    assert.ok(res.terminated.includes(execId));
+    assert.deepEqual(h.tmuxSessions(), []);
+    assert.ok((await h.json<InstanceView[]>(['ls', '--all'])).every((i) => i.state === 'terminated'));
   });
 });

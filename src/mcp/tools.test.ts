@@ -1,0 +1,335 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { strict as assert } from 'node:assert';
+import { describe, test } from 'node:test';
+import { ROLES, TmuxClaudeError, type Role } from '../core/index.js';
+import type { Caller, InstanceView, Orchestrator, SpawnResult } from './orchestrator.js';
+import { TOOLS_BY_ROLE, buildMcpServer } from './tools.js';
+
+interface RecordedCall {
+  method: keyof Orchestrator;
+  caller: Caller;
+  args: unknown[];
+}
+
+interface RecordedAudit {
+  caller: Caller;
+  tool: string;
+  ok: boolean;
+  error: string | undefined;
+}
+
+const SPAWNED: SpawnResult = {
+  id: 'spec-new',
+  role: 'specialist',
+  branch: 'specialist-spec-new-t1-x',
+  worktree: '/tmp/wt',
+  tmuxSession: 'tc-spec-new',
+};
+
+const VIEW: InstanceView = {
+  id: 'spec-1',
+  role: 'specialist',
+  parentId: 'mgr-1',
+  name: 'x',
+  state: 'idle',
+  branch: null,
+  agent: 'lite',
+  tmuxSession: 'tc-spec-1',
+  pid: null,
+  error: null,
+  pendingMessages: 0,
+};
+
+/** An Orchestrator that records every call and answers with canned values (or throws `failWith`). */
+class RecordingOrchestrator implements Orchestrator {
+  readonly calls: RecordedCall[] = [];
+  readonly audits: RecordedAudit[] = [];
+  failWith: unknown = undefined;
+
+  private record<T>(method: keyof Orchestrator, caller: Caller, args: unknown[], value: T): Promise<T> {
+    this.calls.push({ method, caller, args });
+    if (this.failWith !== undefined) return Promise.reject(this.failWith);
+    return Promise.resolve(value);
+  }
+
+  spawn: Orchestrator['spawn'] = (caller, req) => this.record('spawn', caller, [req], SPAWNED);
+  send: Orchestrator['send'] = (caller, to, text, timeoutMs) =>
+    this.record('send', caller, [to, text, timeoutMs], { messageId: 'msg-1', to, delivered: true });
+  read: Orchestrator['read'] = (caller, id, since) =>
+    this.record('read', caller, [id, since], { id, cursor: 7, text: 'screen' });
+  list: Orchestrator['list'] = (caller) => this.record('list', caller, [], [VIEW]);
+  terminate: Orchestrator['terminate'] = (caller, id, cascade) =>
+    this.record('terminate', caller, [id, cascade], { terminated: [id], keptWorktrees: [] });
+  restart: Orchestrator['restart'] = (caller, id) => this.record('restart', caller, [id], SPAWNED);
+  getProgress: Orchestrator['getProgress'] = (caller, id) =>
+    this.record('getProgress', caller, [id], { root: id ?? caller.id, total: 1, byState: {}, instances: [] });
+  mergeBranch: Orchestrator['mergeBranch'] = (caller, req) =>
+    this.record('mergeBranch', caller, [req], {
+      merged: true,
+      source: 'a',
+      into: 'b',
+      commit: 'c0ffee',
+      commits: 1,
+      alreadyMerged: false,
+    });
+  recordToolCall: Orchestrator['recordToolCall'] = (caller, tool, ok, error) => {
+    this.audits.push({ caller, tool, ok, error });
+    return Promise.resolve();
+  };
+}
+
+const CALLERS: Record<Role, Caller> = {
+  executive: { id: 'exec-1', role: 'executive', runId: 'run-1', parentId: null, branch: 'tmux-claude/run-1' },
+  manager: { id: 'mgr-1', role: 'manager', runId: 'run-1', parentId: 'exec-1', branch: 'manager-mgr-1-x' },
+  specialist: { id: 'spec-1', role: 'specialist', runId: 'run-1', parentId: 'mgr-1', branch: 'spec-branch' },
+};
+
+/** A real SDK client connected in memory to the server built for `role`. */
+async function connect(
+  role: Role,
+  orchestrator = new RecordingOrchestrator(),
+): Promise<{ client: Client; orchestrator: RecordingOrchestrator; close: () => Promise<void> }> {
+  const server = buildMcpServer(CALLERS[role], orchestrator);
+  const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
+  const client = new Client({ name: 'tools-test', version: '0.0.0' });
+  await server.connect(serverTransport);
+  await client.connect(clientTransport);
+  return {
+    client,
+    orchestrator,
+    close: async () => {
+      await client.close();
+      await server.close();
+    },
+  };
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  return (await client.callTool({ name, arguments: args })) as CallToolResult;
+}
+
+function textOf(result: CallToolResult): string {
+  return result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+}
+
+void describe('MCP tool layer', () => {
+  void test('each role is offered exactly the tools of TOOLS_BY_ROLE', async () => {
+    assert.equal(TOOLS_BY_ROLE.executive.length, 8);
+    assert.deepEqual([...TOOLS_BY_ROLE.manager].sort(), [...TOOLS_BY_ROLE.executive].sort());
+    assert.deepEqual(TOOLS_BY_ROLE.specialist, ['send']);
+    for (const role of ROLES) {
+      const { client, close } = await connect(role);
+      try {
+        const names = (await client.listTools()).tools.map((t) => t.name).sort();
+        assert.deepEqual(names, [...TOOLS_BY_ROLE[role]].sort(), role);
+      } finally {
+        await close();
+      }
+    }
+  });
+
+  void test("a manager's spawn schema offers only the specialist role; an executive's offers manager and specialist", async () => {
+    const roleEnum = async (role: Role): Promise<unknown> => {
+      const { client, close } = await connect(role);
+      try {
+        const spawn = (await client.listTools()).tools.find((t) => t.name === 'spawn');
+        assert.ok(spawn);
+        const props = spawn.inputSchema.properties as Record<string, { enum?: unknown }>;
+        assert.deepEqual(spawn.inputSchema.required?.slice().sort(), ['name', 'role']);
+        return props.role?.enum;
+      } finally {
+        await close();
+      }
+    };
+    assert.deepEqual(await roleEnum('manager'), ['specialist']);
+    assert.deepEqual(await roleEnum('executive'), ['manager', 'specialist']);
+  });
+
+  void test('a manager asking to spawn a manager is refused before the orchestrator', async () => {
+    const { client, orchestrator, close } = await connect('manager');
+    try {
+      const res = await call(client, 'spawn', { role: 'manager', name: 'sneaky' });
+      assert.equal(res.isError, true);
+      assert.match(textOf(res), /role/);
+      assert.deepEqual(orchestrator.calls, []);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('a tool outside the role set is an isError result and never reaches the orchestrator', async () => {
+    const { client, orchestrator, close } = await connect('specialist');
+    try {
+      for (const name of ['spawn', 'terminate', 'merge_branch', 'list', 'no_such_tool']) {
+        const res = await call(client, name, { role: 'specialist', name: 'x', id: 'mgr-1' });
+        assert.equal(res.isError, true, name);
+        assert.match(textOf(res), new RegExp(`Tool ${name} not found`));
+      }
+      assert.deepEqual(orchestrator.calls, []);
+      assert.deepEqual(orchestrator.audits, [], 'refused calls are not audited as tool calls');
+    } finally {
+      await close();
+    }
+  });
+
+  void test('malformed arguments are rejected with a message naming the field and never reach the orchestrator', async () => {
+    const { client, orchestrator, close } = await connect('executive');
+    try {
+      const cases: Array<[string, Record<string, unknown>, string]> = [
+        ['send', { to: 'spec-1' }, 'text'],
+        ['send', { to: 'spec-1', text: 42 }, 'text'],
+        ['send', { to: '', text: 'hi' }, 'to'],
+        ['send', { to: 'spec-1', text: 'hi', timeout_s: 'soon' }, 'timeout_s'],
+        ['send', { to: 'spec-1', text: 'hi', timeout_s: -1 }, 'timeout_s'],
+        ['spawn', { name: 'x' }, 'role'],
+        ['spawn', { role: 'executive', name: 'x' }, 'role'],
+        ['spawn', { role: 'specialist', name: 'x', agent: 'vim' }, 'agent'],
+        ['spawn', { role: 'specialist' }, 'name'],
+        ['read', { id: 'spec-1', since: -3 }, 'since'],
+        ['read', { id: 'spec-1', since: 1.5 }, 'since'],
+        ['terminate', { id: 'spec-1', cascade: 'yes' }, 'cascade'],
+        ['restart', {}, 'id'],
+      ];
+      for (const [name, args, field] of cases) {
+        const res = await call(client, name, args);
+        const text = textOf(res);
+        assert.equal(res.isError, true, `${name} ${JSON.stringify(args)}`);
+        assert.match(text, /Input validation error/, text);
+        assert.ok(text.includes(`"${field}"`), `${name} ${JSON.stringify(args)} should name ${field}: ${text}`);
+      }
+      assert.deepEqual(orchestrator.calls, []);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('the orchestrator gets the token’s caller even when arguments claim another role or identity', async () => {
+    const { client, orchestrator, close } = await connect('specialist');
+    try {
+      const res = await call(client, 'send', {
+        to: 'parent',
+        text: 'DONE abc123',
+        role: 'executive',
+        caller: { id: 'exec-1', role: 'executive' },
+        as: 'exec-1',
+        from: 'exec-1',
+      });
+      assert.equal(res.isError, undefined, textOf(res));
+      assert.deepEqual(orchestrator.calls, [
+        { method: 'send', caller: CALLERS.specialist, args: ['parent', 'DONE abc123', undefined] },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('arguments are passed through to the orchestrator, converted to its units and names', async () => {
+    const { client, orchestrator, close } = await connect('manager');
+    try {
+      await call(client, 'spawn', {
+        role: 'specialist',
+        name: 'auth-api',
+        prompt: 'do it',
+        agent: 'claude',
+        caller: 'exec-1',
+      });
+      await call(client, 'send', { to: 'spec-1', text: 'hi', timeout_s: 2.5 });
+      await call(client, 'read', { id: 'spec-1', since: 7 });
+      await call(client, 'terminate', { id: 'spec-1' });
+      await call(client, 'merge_branch', { instance_id: 'spec-1', into: 'main' });
+      await call(client, 'get_progress', {});
+      await call(client, 'list', {});
+      await call(client, 'restart', { id: 'spec-1' });
+      assert.deepEqual(
+        orchestrator.calls.map((c) => [c.method, c.args]),
+        [
+          ['spawn', [{ role: 'specialist', name: 'auth-api', prompt: 'do it', agent: 'claude' }]],
+          ['send', ['spec-1', 'hi', 2500]],
+          ['read', ['spec-1', 7]],
+          ['terminate', ['spec-1', false]],
+          ['mergeBranch', [{ instanceId: 'spec-1', branch: undefined, into: 'main' }]],
+          ['getProgress', [undefined]],
+          ['list', []],
+          ['restart', ['spec-1']],
+        ],
+      );
+      assert.ok(orchestrator.calls.every((c) => c.caller === CALLERS.manager));
+    } finally {
+      await close();
+    }
+  });
+
+  void test('a successful call returns the orchestrator’s value as JSON text', async () => {
+    const { client, close } = await connect('executive');
+    try {
+      const res = await call(client, 'list', {});
+      assert.equal(res.isError, undefined);
+      assert.deepEqual(JSON.parse(textOf(res)), [VIEW]);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('an orchestrator error becomes an isError result with its code, message and hint', async () => {
+    const orchestrator = new RecordingOrchestrator();
+    orchestrator.failWith = new TmuxClaudeError('NOT_FOUND', 'instance "spec-9" not found', {
+      hint: 'call list to see the agents in your subtree',
+    });
+    const { client, close } = await connect('executive', orchestrator);
+    try {
+      const res = await call(client, 'terminate', { id: 'spec-9' });
+      assert.equal(res.isError, true);
+      const text = textOf(res);
+      assert.match(text, /NOT_FOUND/);
+      assert.ok(text.includes('instance "spec-9" not found'), text);
+      assert.ok(text.includes('call list to see the agents in your subtree'), text);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('an unexpected orchestrator error becomes an INTERNAL isError result', async () => {
+    const orchestrator = new RecordingOrchestrator();
+    orchestrator.failWith = new Error('disk on fire');
+    const { client, close } = await connect('executive', orchestrator);
+    try {
+      const res = await call(client, 'list', {});
+      assert.equal(res.isError, true);
+      assert.match(textOf(res), /INTERNAL.*disk on fire/);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('every call that reaches the orchestrator is audited with ok true or false', async () => {
+    const orchestrator = new RecordingOrchestrator();
+    const { client, close } = await connect('manager', orchestrator);
+    try {
+      await call(client, 'list', {});
+      orchestrator.failWith = new TmuxClaudeError('FORBIDDEN', 'spec-x is not in your subtree');
+      await call(client, 'terminate', { id: 'spec-x' });
+      assert.deepEqual(orchestrator.audits, [
+        { caller: CALLERS.manager, tool: 'list', ok: true, error: undefined },
+        { caller: CALLERS.manager, tool: 'terminate', ok: false, error: 'spec-x is not in your subtree' },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('a failing audit does not turn a call that succeeded into an error', async () => {
+    const orchestrator = new RecordingOrchestrator();
+    orchestrator.recordToolCall = () => Promise.reject(new Error('store unavailable'));
+    const { client, close } = await connect('executive', orchestrator);
+    try {
+      const res = await call(client, 'spawn', { role: 'manager', name: 'area' });
+      assert.equal(res.isError, undefined, textOf(res));
+      assert.deepEqual(JSON.parse(textOf(res)), SPAWNED);
+      assert.equal(orchestrator.calls.length, 1);
+    } finally {
+      await close();
+    }
+  });
+});
