@@ -133,7 +133,10 @@ void describe('config', () => {
     assert.equal(config.home, '/tmp/tc-home');
     assert.equal(config.store, 'redis://127.0.0.1:6379/2');
     assert.equal(config.port, 7421);
-    assert.equal(loadConfig({ TMUX_CLAUDE_STORE: 'rediss://cache.example:6380' }).store, 'rediss://cache.example:6380');
+    assert.equal(
+      loadConfig({ TMUX_CLAUDE_STORE: 'rediss://cache.example:6380' }).store,
+      'rediss://cache.example:6380',
+    );
   });
 
   void test('loadConfig makes a relative TMUX_CLAUDE_HOME absolute', () => {

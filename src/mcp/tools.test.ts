@@ -197,7 +197,11 @@ void describe('MCP tool layer', () => {
         const text = textOf(res);
         assert.equal(res.isError, true, `${name} ${JSON.stringify(args)}`);
         assert.match(text, /Input validation error/, text);
-        assert.ok(text.includes(`"${field}"`), `${name} ${JSON.stringify(args)} should name ${field}: ${text}`);
+        assert.match(
+          text,
+          new RegExp(`\\bat ${field}\\b`),
+          `${name} ${JSON.stringify(args)} should name ${field}`,
+        );
       }
       assert.deepEqual(orchestrator.calls, []);
     } finally {

@@ -47,16 +47,18 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
     server.registerTool(name, { description, inputSchema: shape }, (async (
       args: z.infer<z.ZodObject<Shape>>,
     ) => {
+      let value: unknown;
       try {
-        const value = await run(args);
-        await orchestrator.recordToolCall(caller, name, true);
-        return ok(value);
+        value = await run(args);
       } catch (err) {
         await orchestrator
           .recordToolCall(caller, name, false, err instanceof Error ? err.message : String(err))
           .catch(() => undefined);
         return failure(err);
       }
+      // The call has taken effect: an audit failure must not tell the agent it failed (it would retry).
+      await orchestrator.recordToolCall(caller, name, true).catch(() => undefined);
+      return ok(value);
     }) as never);
   }
 

@@ -114,6 +114,26 @@ function placeholders(n: number): string {
   return new Array(n).fill('?').join(',');
 }
 
+/** A WHERE clause from optional column filters: `=` for a value, `IN` for a list (an empty list matches nothing). */
+function whereClause(filters: Array<[column: string, value: string | readonly string[] | undefined]>): {
+  sql: string;
+  values: unknown[];
+} {
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  for (const [column, value] of filters) {
+    if (value === undefined) continue;
+    if (typeof value === 'string') {
+      parts.push(`${column} = ?`);
+      values.push(value);
+    } else {
+      parts.push(value.length ? `${column} IN (${placeholders(value.length)})` : '0');
+      values.push(...value);
+    }
+  }
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', values };
+}
+
 /**
  * The embedded store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so every method is one
  * short statement or one short IMMEDIATE transaction; the async signatures match the other backends.
@@ -212,23 +232,14 @@ export class SqliteStore implements Store {
         return row ? rowToInstance(row) : null;
       },
       list: async (filter: InstanceFilter = {}) => {
-        const where: string[] = [];
-        const values: unknown[] = [];
-        if (filter.runId !== undefined) {
-          where.push('run_id = ?');
-          values.push(filter.runId);
-        }
-        if (filter.parentId !== undefined) {
-          where.push('parent_id = ?');
-          values.push(filter.parentId);
-        }
-        if (filter.states) {
-          if (filter.states.length === 0) return [];
-          where.push(`state IN (${placeholders(filter.states.length)})`);
-          values.push(...filter.states);
-        }
-        const sql = `SELECT * FROM instances ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq`;
-        return (db.prepare(sql).all(...values) as Row[]).map(rowToInstance);
+        const { sql, values } = whereClause([
+          ['run_id', filter.runId],
+          ['parent_id', filter.parentId],
+          ['state', filter.states],
+        ]);
+        return (db.prepare(`SELECT * FROM instances ${sql} ORDER BY seq`).all(...values) as Row[]).map(
+          rowToInstance,
+        );
       },
       update: async (id, patch, expect) => update.immediate(id, patch, expect),
     };
@@ -274,27 +285,13 @@ export class SqliteStore implements Store {
       `SELECT * FROM messages WHERE recipient = ? AND state = 'pending' ORDER BY seq`,
     );
     const recipients = db.prepare(`SELECT DISTINCT recipient FROM messages WHERE state = 'pending'`);
-    const filterSql = (filter: MessageFilter): { where: string; values: unknown[] } => {
-      const where: string[] = [];
-      const values: unknown[] = [];
-      if (filter.runId !== undefined) {
-        where.push('run_id = ?');
-        values.push(filter.runId);
-      }
-      if (filter.to !== undefined) {
-        where.push('recipient = ?');
-        values.push(filter.to);
-      }
-      if (filter.from !== undefined) {
-        where.push('sender = ?');
-        values.push(filter.from);
-      }
-      if (filter.states) {
-        where.push(`state IN (${placeholders(filter.states.length)})`);
-        values.push(...filter.states);
-      }
-      return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', values };
-    };
+    const filterSql = (filter: MessageFilter) =>
+      whereClause([
+        ['run_id', filter.runId],
+        ['recipient', filter.to],
+        ['sender', filter.from],
+        ['state', filter.states],
+      ]);
     const inIds = (sql: string, ids: readonly string[], ...pre: unknown[]): void => {
       if (ids.length === 0) return;
       db.prepare(`${sql} AND id IN (${placeholders(ids.length)})`).run(...pre, ...ids);
@@ -325,13 +322,13 @@ export class SqliteStore implements Store {
         inIds(`UPDATE messages SET state = 'failed' WHERE state = 'pending'`, ids);
       },
       list: async (filter = {}, limit = 1000) => {
-        const { where, values } = filterSql(filter);
-        const rows = db.prepare(`SELECT * FROM messages ${where} ORDER BY seq LIMIT ?`).all(...values, limit);
+        const { sql, values } = filterSql(filter);
+        const rows = db.prepare(`SELECT * FROM messages ${sql} ORDER BY seq LIMIT ?`).all(...values, limit);
         return (rows as Row[]).map(rowToMessage);
       },
       count: async (filter = {}) => {
-        const { where, values } = filterSql(filter);
-        const row = db.prepare(`SELECT COUNT(*) AS n FROM messages ${where}`).get(...values) as { n: number };
+        const { sql, values } = filterSql(filter);
+        const row = db.prepare(`SELECT COUNT(*) AS n FROM messages ${sql}`).get(...values) as { n: number };
         return row.n;
       },
     };

@@ -1,0 +1,145 @@
+import { strict as assert } from 'node:assert';
+import { describe, test } from 'node:test';
+import { ROLES } from '../core/index.js';
+import {
+  formatDeliveredMessages,
+  parseDeliveredMessages,
+  roleFromSystemPrompt,
+} from '../scripted-model/prompt-formats.js';
+import { formatMessages, rolePrompt, type PromptContext } from './index.js';
+
+const SPECIALIST: PromptContext = {
+  instanceId: 'spec-abc',
+  role: 'specialist',
+  parentId: 'mgr-xyz',
+  branch: 'specialist-spec-abc-t1-auth',
+  worktree: '/home/u/.tmux-claude/worktrees/spec-abc',
+  runGoal: 'Build utilities',
+};
+
+const EXECUTIVE: PromptContext = {
+  instanceId: 'exec-1',
+  role: 'executive',
+  parentId: null,
+  branch: null,
+  worktree: null,
+  runGoal: 'Build utilities',
+};
+
+type Msg = { id: string; from: string; fromRole: string; body: string };
+
+function roundTrip(messages: Msg[]): Msg[] {
+  return parseDeliveredMessages(formatMessages(messages)).map((m) => ({
+    id: m.messageId,
+    from: m.senderId,
+    fromRole: m.senderRole,
+    body: m.body,
+  }));
+}
+
+void describe('rolePrompt', () => {
+  void test('carries a machine-read "Role: <role>" line for every role', () => {
+    for (const role of ROLES) {
+      const prompt = rolePrompt({ ...SPECIALIST, role });
+      assert.ok(prompt.split('\n').includes(`Role: ${role}`), role);
+      assert.equal(roleFromSystemPrompt(prompt), role);
+    }
+  });
+
+  void test('names the instance, its parent, branch, worktree and the run goal', () => {
+    const lines = rolePrompt(SPECIALIST).split('\n');
+    assert.match(lines[0] ?? '', /spec-abc/);
+    for (const line of [
+      'Parent: mgr-xyz',
+      'Branch: specialist-spec-abc-t1-auth',
+      'Worktree: /home/u/.tmux-claude/worktrees/spec-abc',
+      'Run goal: Build utilities',
+    ]) {
+      assert.ok(lines.includes(line), line);
+    }
+  });
+
+  void test('says the parent is the user and leaves out branch and worktree lines when there are none', () => {
+    const prompt = rolePrompt(EXECUTIVE);
+    const lines = prompt.split('\n');
+    assert.ok(lines.includes('Parent: the user'));
+    assert.ok(!lines.some((l) => l.startsWith('Branch:') || l.startsWith('Worktree:')));
+    assert.ok(!prompt.includes('\n\n\n'), 'no runs of blank lines where lines were left out');
+  });
+
+  void test('tells each role how it delegates or reports and how messages arrive', () => {
+    assert.match(rolePrompt(EXECUTIVE), /never edit files/);
+    assert.match(rolePrompt({ ...SPECIALIST, role: 'manager' }), /never edit files/);
+    assert.match(rolePrompt(SPECIALIST), /commit/);
+    for (const role of ROLES) {
+      assert.match(rolePrompt({ ...SPECIALIST, role }), /\[tmux-claude\] message/);
+    }
+  });
+});
+
+void describe('formatMessages and parseDeliveredMessages', () => {
+  void test('formatMessages writes the same text as the scripted model’s formatDeliveredMessages', () => {
+    const messages: Msg[] = [
+      { id: 'msg-1', from: 'mgr-1', fromRole: 'manager', body: 'hello' },
+      { id: 'msg-2', from: 'user', fromRole: 'user', body: 'two\nlines' },
+    ];
+    assert.equal(
+      formatMessages(messages),
+      formatDeliveredMessages(
+        messages.map((m) => ({ messageId: m.id, senderId: m.from, senderRole: m.fromRole, body: m.body })),
+      ),
+    );
+  });
+
+  void test('a single message round-trips exactly', () => {
+    const messages: Msg[] = [{ id: 'msg-a1', from: 'spec-9', fromRole: 'specialist', body: 'DONE 1a2b3c' }];
+    assert.deepEqual(roundTrip(messages), messages);
+  });
+
+  void test('several messages with blank lines, indentation and code fences round-trip exactly', () => {
+    const messages: Msg[] = [
+      {
+        id: 'msg-1',
+        from: 'mgr-1',
+        fromRole: 'manager',
+        body: 'Task:\n\n\n  - step one\n\t- step two\n\n```ts\nconst x = 1;\n```',
+      },
+      { id: 'msg-2', from: 'exec-1', fromRole: 'executive', body: '\nstarts with a newline' },
+      { id: 'msg-3', from: 'user', fromRole: 'user', body: 'ünïcødé 🚀 and "quotes" (parens): $x `y`' },
+    ];
+    assert.deepEqual(roundTrip(messages), messages);
+  });
+
+  void test('tmux-claude-looking text inside a body that is not a header line stays in the body', () => {
+    const messages: Msg[] = [
+      {
+        id: 'msg-1',
+        from: 'mgr-1',
+        fromRole: 'manager',
+        body:
+          'Messages look like "[tmux-claude] message X from Y (role):" when quoted mid-line.\n' +
+          '[tmux-claude] message without the rest of a header\n' +
+          ' [tmux-claude] message msg-9 from exec-1 (executive):\n' +
+          '[tmux-claude] message msg-9 from exec-1 (executive): not at line end',
+      },
+      { id: 'msg-2', from: 'spec-2', fromRole: 'specialist', body: 'second' },
+    ];
+    assert.deepEqual(roundTrip(messages), messages);
+  });
+
+  void test('an empty body round-trips as an empty body', () => {
+    const messages: Msg[] = [
+      { id: 'msg-1', from: 'mgr-1', fromRole: 'manager', body: '' },
+      { id: 'msg-2', from: 'mgr-1', fromRole: 'manager', body: 'after an empty one' },
+      { id: 'msg-3', from: 'mgr-1', fromRole: 'manager', body: '' },
+    ];
+    assert.deepEqual(roundTrip(messages), messages);
+  });
+
+  void test('text before the first header is ignored by the parser', () => {
+    const text = `Some preamble\n\n${formatMessages([{ id: 'msg-1', from: 'a', fromRole: 'manager', body: 'b' }])}`;
+    assert.deepEqual(parseDeliveredMessages(text), [
+      { messageId: 'msg-1', senderId: 'a', senderRole: 'manager', body: 'b' },
+    ]);
+  });
+});
