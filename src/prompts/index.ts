@@ -47,11 +47,20 @@ export function rolePrompt(ctx: PromptContext): string {
     .join('\n');
 }
 
-/** The text that carries queued messages into an agent's turn; the scripted model parses this format. */
-export function formatMessages(
-  messages: ReadonlyArray<{ id: string; from: string; fromRole: string; body: string }>,
-): string {
+/** One message as an agent sees it. */
+export interface DeliveredMessage {
+  messageId: string;
+  senderId: string;
+  senderRole: string;
+  body: string;
+}
+
+/**
+ * The text that carries queued messages into an agent's turn: one header line per message, then its body;
+ * messages separated by a blank line. The scripted model parses this format (parseDeliveredMessages).
+ */
+export function formatMessages(messages: readonly DeliveredMessage[]): string {
   return messages
-    .map((m) => `[tmux-claude] message ${m.id} from ${m.from} (${m.fromRole}):\n${m.body}`)
+    .map((m) => `[tmux-claude] message ${m.messageId} from ${m.senderId} (${m.senderRole}):\n${m.body}`)
     .join('\n\n');
 }

@@ -1,12 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { ROLES } from '../core/index.js';
-import {
-  formatDeliveredMessages,
-  parseDeliveredMessages,
-  roleFromSystemPrompt,
-} from '../scripted-model/prompt-formats.js';
-import { formatMessages, rolePrompt, type PromptContext } from './index.js';
+import { parseDeliveredMessages, roleFromSystemPrompt } from '../scripted-model/prompt-formats.js';
+import { formatMessages, rolePrompt, type DeliveredMessage, type PromptContext } from './index.js';
 
 const SPECIALIST: PromptContext = {
   instanceId: 'spec-abc',
@@ -26,15 +22,10 @@ const EXECUTIVE: PromptContext = {
   runGoal: 'Build utilities',
 };
 
-type Msg = { id: string; from: string; fromRole: string; body: string };
+type Msg = DeliveredMessage;
 
 function roundTrip(messages: Msg[]): Msg[] {
-  return parseDeliveredMessages(formatMessages(messages)).map((m) => ({
-    id: m.messageId,
-    from: m.senderId,
-    fromRole: m.senderRole,
-    body: m.body,
-  }));
+  return parseDeliveredMessages(formatMessages(messages));
 }
 
 void describe('rolePrompt', () => {
@@ -78,34 +69,28 @@ void describe('rolePrompt', () => {
 });
 
 void describe('formatMessages and parseDeliveredMessages', () => {
-  void test('formatMessages writes the same text as the scripted model’s formatDeliveredMessages', () => {
-    const messages: Msg[] = [
-      { id: 'msg-1', from: 'mgr-1', fromRole: 'manager', body: 'hello' },
-      { id: 'msg-2', from: 'user', fromRole: 'user', body: 'two\nlines' },
-    ];
-    assert.equal(
-      formatMessages(messages),
-      formatDeliveredMessages(
-        messages.map((m) => ({ messageId: m.id, senderId: m.from, senderRole: m.fromRole, body: m.body })),
-      ),
-    );
-  });
-
   void test('a single message round-trips exactly', () => {
-    const messages: Msg[] = [{ id: 'msg-a1', from: 'spec-9', fromRole: 'specialist', body: 'DONE 1a2b3c' }];
+    const messages: Msg[] = [
+      { messageId: 'msg-a1', senderId: 'spec-9', senderRole: 'specialist', body: 'DONE 1a2b3c' },
+    ];
     assert.deepEqual(roundTrip(messages), messages);
   });
 
   void test('several messages with blank lines, indentation and code fences round-trip exactly', () => {
     const messages: Msg[] = [
       {
-        id: 'msg-1',
-        from: 'mgr-1',
-        fromRole: 'manager',
+        messageId: 'msg-1',
+        senderId: 'mgr-1',
+        senderRole: 'manager',
         body: 'Task:\n\n\n  - step one\n\t- step two\n\n```ts\nconst x = 1;\n```',
       },
-      { id: 'msg-2', from: 'exec-1', fromRole: 'executive', body: '\nstarts with a newline' },
-      { id: 'msg-3', from: 'user', fromRole: 'user', body: 'ünïcødé 🚀 and "quotes" (parens): $x `y`' },
+      { messageId: 'msg-2', senderId: 'exec-1', senderRole: 'executive', body: '\nstarts with a newline' },
+      {
+        messageId: 'msg-3',
+        senderId: 'user',
+        senderRole: 'user',
+        body: 'ünïcødé 🚀 and "quotes" (parens): $x `y`',
+      },
     ];
     assert.deepEqual(roundTrip(messages), messages);
   });
@@ -113,31 +98,31 @@ void describe('formatMessages and parseDeliveredMessages', () => {
   void test('tmux-claude-looking text inside a body that is not a header line stays in the body', () => {
     const messages: Msg[] = [
       {
-        id: 'msg-1',
-        from: 'mgr-1',
-        fromRole: 'manager',
+        messageId: 'msg-1',
+        senderId: 'mgr-1',
+        senderRole: 'manager',
         body:
           'Messages look like "[tmux-claude] message X from Y (role):" when quoted mid-line.\n' +
           '[tmux-claude] message without the rest of a header\n' +
           ' [tmux-claude] message msg-9 from exec-1 (executive):\n' +
           '[tmux-claude] message msg-9 from exec-1 (executive): not at line end',
       },
-      { id: 'msg-2', from: 'spec-2', fromRole: 'specialist', body: 'second' },
+      { messageId: 'msg-2', senderId: 'spec-2', senderRole: 'specialist', body: 'second' },
     ];
     assert.deepEqual(roundTrip(messages), messages);
   });
 
   void test('an empty body round-trips as an empty body', () => {
     const messages: Msg[] = [
-      { id: 'msg-1', from: 'mgr-1', fromRole: 'manager', body: '' },
-      { id: 'msg-2', from: 'mgr-1', fromRole: 'manager', body: 'after an empty one' },
-      { id: 'msg-3', from: 'mgr-1', fromRole: 'manager', body: '' },
+      { messageId: 'msg-1', senderId: 'mgr-1', senderRole: 'manager', body: '' },
+      { messageId: 'msg-2', senderId: 'mgr-1', senderRole: 'manager', body: 'after an empty one' },
+      { messageId: 'msg-3', senderId: 'mgr-1', senderRole: 'manager', body: '' },
     ];
     assert.deepEqual(roundTrip(messages), messages);
   });
 
   void test('text before the first header is ignored by the parser', () => {
-    const text = `Some preamble\n\n${formatMessages([{ id: 'msg-1', from: 'a', fromRole: 'manager', body: 'b' }])}`;
+    const text = `Some preamble\n\n${formatMessages([{ messageId: 'msg-1', senderId: 'a', senderRole: 'manager', body: 'b' }])}`;
     assert.deepEqual(parseDeliveredMessages(text), [
       { messageId: 'msg-1', senderId: 'a', senderRole: 'manager', body: 'b' },
     ]);

@@ -9,9 +9,7 @@ export type { NextTurnOptions } from './scenarios.js';
 export { nextTurn } from './scenarios.js';
 export type { FileSpec, SpecialistPlan, ManagerPlan, OrgPlan } from './demo-plan.js';
 export { DEMO_PLAN } from './demo-plan.js';
-export type { DeliveredMessage } from './prompt-formats.js';
 export {
-  formatDeliveredMessages,
   parseDeliveredMessages,
   formatFencedBlock,
   extractFencedBlocks,

@@ -1,29 +1,12 @@
 import type { Role } from '../core/index.js';
+import type { DeliveredMessage } from '../prompts/index.js';
 
 /**
  * The text formats shared by the supervisor (which writes them into prompts) and the scenarios (which read
  * them back). They are a contract: change both sides together.
  */
 
-/** One message as the supervisor delivers it into an agent's prompt. */
-export interface DeliveredMessage {
-  messageId: string;
-  senderId: string;
-  senderRole: string;
-  body: string;
-}
-
 const HEADER = /^\[tmux-claude\] message (\S+) from (\S+) \(([^)\n]*)\):\n/gm;
-
-/**
- * Formats messages as one prompt: `[tmux-claude] message <msgId> from <senderId> (<senderRole>):\n<body>`,
- * blocks separated by a blank line.
- */
-export function formatDeliveredMessages(messages: readonly DeliveredMessage[]): string {
-  return messages
-    .map((m) => `[tmux-claude] message ${m.messageId} from ${m.senderId} (${m.senderRole}):\n${m.body}`)
-    .join('\n\n');
-}
 
 /** Every delivered-message block in a text, in order; text before the first header is ignored. */
 export function parseDeliveredMessages(text: string): DeliveredMessage[] {

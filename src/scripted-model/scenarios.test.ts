@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { DEMO_PLAN } from './demo-plan.js';
-import { extractJsonBlock, formatDeliveredMessages, parseDeliveredMessages } from './prompt-formats.js';
+import { formatMessages } from '../prompts/index.js';
+import { extractJsonBlock, parseDeliveredMessages } from './prompt-formats.js';
 import { nextTurn } from './scenarios.js';
 import type { ReplyBlock, ScriptedTurn, WireMessage, WireToolUseBlock } from './wire.js';
 
@@ -60,13 +61,13 @@ function spawnedIds(h: WireMessage[]): string[] {
 }
 
 function done(senderId: string, senderRole: string, body: string, msgId = `msg-${senderId}`): string {
-  return formatDeliveredMessages([{ messageId: msgId, senderId, senderRole, body }]);
+  return formatMessages([{ messageId: msgId, senderId, senderRole, body }]);
 }
 
 void describe('prompt formats', () => {
   void test('every delivered message block is parsed with its sender and body', () => {
     const text =
-      formatDeliveredMessages([
+      formatMessages([
         {
           messageId: 'msg-1',
           senderId: 'mgr-a',

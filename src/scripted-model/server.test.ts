@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCommand } from '../core/index.js';
 import { DEMO_PLAN } from './demo-plan.js';
-import { formatDeliveredMessages } from './prompt-formats.js';
+import { formatMessages } from '../prompts/index.js';
 import { createScriptedModelServer, type ScriptedModelServer } from './server.js';
 
 const SYSTEM = 'You are part of tmux-claude.\nRole: executive\n';
@@ -87,7 +87,7 @@ void describe('scripted model server with the real Anthropic SDK', () => {
 
     messages.push({
       role: 'user',
-      content: formatDeliveredMessages([
+      content: formatMessages([
         {
           messageId: 'msg-1',
           senderId: 'mgr-text-utils',

@@ -741,7 +741,12 @@ export class Organisation implements Orchestrator {
         if (!roles.has(m.from)) roles.set(m.from, (await this.store.instances.get(m.from))?.role ?? 'user');
       }
       const text = formatMessages(
-        pending.map((m) => ({ id: m.id, from: m.from, fromRole: roles.get(m.from)!, body: m.body })),
+        pending.map((m) => ({
+          messageId: m.id,
+          senderId: m.from,
+          senderRole: roles.get(m.from)!,
+          body: m.body,
+        })),
       );
       const ids = pending.map((m) => m.id);
       await this.store.messages.recordAttempt(ids);

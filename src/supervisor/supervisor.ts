@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { newToken, pathsFor, type Config, type Logger, type Paths } from '../core/index.js';
 import { Git } from '../git/index.js';
@@ -54,11 +54,9 @@ export class Supervisor {
     const git = new Git();
     await git.version();
 
-    let handler: ((req: never, res: never) => void) | undefined;
-    this.server = createServer((req, res) => {
-      if (handler) handler(req as never, res as never);
-      else res.writeHead(503).end();
-    });
+    // Listen before the app exists (agents' URLs need the port); until then answer 503 so hooks retry.
+    const router: { handle: RequestListener } = { handle: (_req, res) => void res.writeHead(503).end() };
+    this.server = createServer((req, res) => router.handle(req, res));
     this.port = await this.listen(config.port ?? Number((await store.meta.get('port')) ?? 0));
     await store.meta.set('port', String(this.port));
 
@@ -73,7 +71,7 @@ export class Supervisor {
     });
     this.org = org;
     const startedAt = Date.now();
-    handler = createApp({
+    router.handle = createApp({
       org,
       adminToken: this.adminToken,
       log,
@@ -93,7 +91,7 @@ export class Supervisor {
         memoryRssBytes: process.memoryUsage().rss,
         lastEventSeq: await store.events.lastSeq(),
       }),
-    }) as unknown as typeof handler;
+    });
 
     const nodeQuoted = `'${process.execPath.replace(/'/g, `'\\''`)}'`;
     await tmux.setPaneDiedHook(
