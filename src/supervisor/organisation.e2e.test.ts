@@ -410,3 +410,33 @@ describe('messages and roles against live agents', () => {
     assert.ok((await h.json<InstanceView[]>(['ls', '--all'])).every((i) => i.state === 'terminated'));
   });
 });
+
+describe('a spawn that cannot start', () => {
+  const h = new CliHarness();
+  after(() => h.cleanup());
+
+  it('fails with the reason and the pane’s last lines instead of hanging, and leaves nothing running', async () => {
+    const repo = await sampleRepo(h);
+    assert.equal((await h.run(['up'])).code, 0);
+    const info = h.supervisorInfo()!;
+    const res = await fetch(`${info.url}/api/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        goal: 'never starts',
+        repo,
+        agentEnv: { NODE_OPTIONS: '--require /nonexistent/boom.js' },
+      }),
+    });
+    const body = (await res.json()) as {
+      error: { code: string; message: string; details?: { screen?: string } };
+    };
+    assert.equal(res.status, 503);
+    assert.equal(body.error.code, 'UNAVAILABLE');
+    assert.match(body.error.message, /died while starting/);
+    assert.match(body.error.details?.screen ?? '', /boom\.js/);
+    assert.deepEqual(h.tmuxSessions(), []);
+    const all = await h.json<InstanceView[]>(['ls', '--all']);
+    assert.ok(all.every((i) => i.state === 'terminated'));
+  });
+});

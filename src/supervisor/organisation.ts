@@ -652,11 +652,16 @@ export class Organisation implements Orchestrator {
 
   private async screenTail(inst: Instance): Promise<string> {
     try {
-      return (await this.deps.tmux.screen(inst.tmuxSession)).trimEnd().split('\n').slice(-15).join('\n');
+      const { lines } = await this.deps.tmux.capture(inst.tmuxSession);
+      return lines
+        .filter((l) => l.trim() !== '')
+        .slice(-30)
+        .join('\n');
     } catch {
       return '(no screen: the tmux session is gone)';
     }
   }
+
 
   /** Kills the session and settles the worktree; returns the kept worktree path, if any. */
   private async stopInstance(
