@@ -1,35 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  realpathSync,
-  symlinkSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AuditEvent } from '../core/index.js';
+import { isProcessAlive } from '../supervisor/index.js';
 import { CLI, CliHarness, eventually, processesOfHome, type CliResult } from '../testing/cli-harness.js';
-
-/** True while `pid` runs; a zombie (dead, not yet reaped) counts as gone. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function findOnPath(name: string): string {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
@@ -202,7 +180,7 @@ describe('supervisor lifecycle', () => {
       const down = await harness.run(['down']);
       assert.equal(down.code, 0, down.stderr);
       assert.match(down.stdout, new RegExp(`stopped the supervisor \\(pid ${pid}\\)`));
-      assert.equal(isAlive(pid), false);
+      assert.equal(isProcessAlive(pid), false);
       assert.equal(harness.supervisorInfo(), null);
       assert.deepEqual(harness.tmuxSessions(), []);
 
@@ -224,7 +202,7 @@ describe('supervisor lifecycle', () => {
       assert.equal(up.code, 0, up.stderr);
       const crashed = supervisorOf(harness);
       process.kill(crashed.pid, 'SIGKILL');
-      await eventually('the killed supervisor to be gone', () => !isAlive(crashed.pid));
+      await eventually('the killed supervisor to be gone', () => !isProcessAlive(crashed.pid));
 
       const status = await harness.run(['status']);
       assert.equal(status.code, 3);
@@ -240,7 +218,7 @@ describe('supervisor lifecycle', () => {
       const restarted = supervisorOf(harness);
       assert.notEqual(restarted.pid, crashed.pid);
       assert.notEqual(restarted.token, crashed.token);
-      assert.ok(isAlive(restarted.pid));
+      assert.ok(isProcessAlive(restarted.pid));
       assert.match(again.stdout, new RegExp(`\\(pid ${restarted.pid}\\)`));
 
       assert.ok(existsSync(harness.paths.storeFile), 'the store was removed');

@@ -303,7 +303,13 @@ program
   .option('--json', 'one JSON object per line')
   .action(async (o: { follow?: boolean; instance?: string; since: string; json?: boolean }) => {
     const client = await api();
-    let after = Number(o.since) || 0;
+    let after = Number(o.since);
+    if (!Number.isInteger(after) || after < 0) {
+      throw new TmuxClaudeError(
+        'INVALID_ARGUMENT',
+        `--since ${JSON.stringify(o.since)} is not an event sequence number`,
+      );
+    }
     const inst = o.instance ? `&instance=${encodeURIComponent(o.instance)}` : '';
     for (;;) {
       const events = await client.request<AuditEvent[]>(

@@ -20,7 +20,13 @@ export async function loadInSubtree(
   opts: { allowSelf?: boolean } = {},
 ): Promise<Instance> {
   const target = await store.instances.get(id);
-  if (!target) throw notFound('instance', id, 'call `list` to see the instances you can reach');
+  if (!target) {
+    throw notFound(
+      'instance',
+      id,
+      caller ? 'call `list` to see the instances you can reach' : 'see `tmux-claude ls --all`',
+    );
+  }
   if (caller === null) return target; // the admin API (CLI, dashboard)
   if (target.id === caller.id && !opts.allowSelf) {
     throw new TmuxClaudeError('INVALID_ARGUMENT', `${id} is yourself`);

@@ -662,7 +662,6 @@ export class Organisation implements Orchestrator {
     }
   }
 
-
   /** Kills the session and settles the worktree; returns the kept worktree path, if any. */
   private async stopInstance(
     inst: Instance,

@@ -1,4 +1,13 @@
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { TmuxClaudeError, type Paths } from '../core/index.js';
 
@@ -32,12 +41,22 @@ export function removeSupervisorInfo(paths: Paths, pid: number): void {
   if (readSupervisorInfo(paths)?.pid === pid) rmSync(paths.supervisorFile, { force: true });
 }
 
+/**
+ * True while `pid` runs. A zombie (killed, not yet reaped: a detached supervisor's parent is init, which in a
+ * container may reap late or never) counts as dead, or a crashed supervisor's lock would never go stale.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 3, after the parenthesised command name (which may itself hold spaces or parentheses).
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ', 1)[0] !== 'Z';
+  } catch {
+    return !existsSync('/proc/self/stat'); // gone meanwhile; without procfs (macOS) signal 0 is all we have
   }
 }
 
