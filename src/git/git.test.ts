@@ -143,6 +143,17 @@ void describe('Git', () => {
     );
   });
 
+  void it('many worktrees added and removed at once on one repository all succeed', async () => {
+    const { repo, worktrees } = await newRepo();
+    const names = Array.from({ length: 12 }, (_, i) => `specialist-par-${i}`);
+    await Promise.all(names.map((n) => git.addWorktree(repo, join(worktrees, n), n, 'main')));
+    assert.equal((await git.listWorktrees(repo)).length, names.length + 1);
+    await Promise.all(
+      names.map((n) => git.removeWorktree(repo, join(worktrees, n), { branch: n, mergedInto: 'main' })),
+    );
+    assert.equal((await git.listWorktrees(repo)).length, 1);
+  });
+
   void it('commitAll commits every change and returns null when nothing changed', async () => {
     const { repo, worktrees } = await newRepo();
     const path = join(worktrees, 'w');

@@ -103,7 +103,7 @@ async function runGit(
 export class Git {
   readonly gitBin: string;
   readonly timeoutMs: number;
-  private readonly mergeChains = new Map<string, Promise<void>>();
+  private readonly repoChains = new Map<string, Promise<void>>();
   /** Orders the repository lookups so merges queue in call order. */
   private mergeEntry: Promise<unknown> = Promise.resolve();
 
@@ -213,7 +213,10 @@ export class Git {
     await this.assertBranchName(top, branch);
     const sha = await this.resolve(top, from);
     if (await this.branchExists(top, branch)) throw branchExistsError(branch);
-    await this.run(top, ['worktree', 'add', '--quiet', '-b', branch, '--', target, sha]);
+    // Concurrent `worktree add`s on one repository trip over each other's half-made records: one at a time.
+    await this.serialized(commonDir, () =>
+      this.run(top, ['worktree', 'add', '--quiet', '-b', branch, '--', target, sha]),
+    );
   }
 
   /**
@@ -230,8 +233,9 @@ export class Git {
   ): Promise<void> {
     const top = await this.assertRepo(repo);
     const target = resolve(path);
+    const commonDir = await this.commonDir(top);
     if (!(await exists(target))) {
-      await this.run(top, ['worktree', 'prune']);
+      await this.serialized(commonDir, () => this.run(top, ['worktree', 'prune']));
       return;
     }
     const realTarget = await realpath(target);
@@ -275,8 +279,10 @@ export class Git {
         );
       }
     }
-    await this.run(top, ['worktree', 'remove', ...(opts.force ? ['--force'] : []), '--', entry.path]);
-    await this.run(top, ['worktree', 'prune']);
+    await this.serialized(commonDir, async () => {
+      await this.run(top, ['worktree', 'remove', ...(opts.force ? ['--force'] : []), '--', entry.path]);
+      await this.run(top, ['worktree', 'prune']);
+    });
   }
 
   /** Commits in `branch` not reachable from `base` (`git rev-list --count base..branch`); merges excluded on request. */
@@ -559,16 +565,17 @@ export class Git {
     }
   }
 
+  /** Runs fn after every earlier merge or worktree change of the same repository (keyed by its git common dir). */
   private serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.mergeChains.get(key) ?? Promise.resolve();
+    const prev = this.repoChains.get(key) ?? Promise.resolve();
     const result = prev.then(fn);
     const tail = result.then(
       () => undefined,
       () => undefined,
     );
-    this.mergeChains.set(key, tail);
+    this.repoChains.set(key, tail);
     void tail.then(() => {
-      if (this.mergeChains.get(key) === tail) this.mergeChains.delete(key);
+      if (this.repoChains.get(key) === tail) this.repoChains.delete(key);
     });
     return result;
   }

@@ -366,6 +366,26 @@ describe('messages and roles against live agents', () => {
     );
   });
 
+  it('spawns many specialists at once: every one gets ready with its own worktree', async () => {
+    const url = h.supervisorInfo()!.url;
+    const exec = await mcpClient(url, tokenOf(h, execSession));
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          exec.callTool({ name: 'spawn', arguments: { role: 'specialist', name: `par-${i}` } }),
+        ),
+      );
+      for (const r of results) assert.equal(r.isError, undefined, resultText(r));
+      const spawned = results.map((r) => JSON.parse(resultText(r)) as { id: string; worktree: string });
+      assert.equal(new Set(spawned.map((s) => s.worktree)).size, 8);
+      const live = await h.json<InstanceView[]>(['ls']);
+      for (const s of spawned) assert.equal(live.find((i) => i.id === s.id)?.state, 'idle');
+      await Promise.all(spawned.map((s) => exec.callTool({ name: 'terminate', arguments: { id: s.id } })));
+    } finally {
+      await exec.close();
+    }
+  });
+
   it('keeps a worktree with unmerged commits when its specialist is terminated', async () => {
     const url = h.supervisorInfo()!.url;
     const exec = await mcpClient(url, tokenOf(h, execSession));

@@ -291,14 +291,15 @@ export class Organisation implements Orchestrator {
       throw new TmuxClaudeError('CONFLICT', `${id} was terminated; spawn a new instance instead`);
     }
     const run = await this.mustGetRun(inst.runId);
-    await this.deps.tmux.killSession(inst.tmuxSession);
     const token = newToken();
+    // Starting with no pid before the old session goes, so the sweep does not take the gap for a death.
     await this.store.instances.update(inst.id, {
       state: 'starting',
       error: null,
       tokenHash: hashToken(token),
       pid: null,
     });
+    await this.deps.tmux.killSession(inst.tmuxSession);
     const pid = await this.startSession(inst, run, token);
     await this.emit({
       kind: 'instance.restarted',
@@ -437,11 +438,15 @@ export class Organisation implements Orchestrator {
 
   /** Compares live instances with tmux; marks the ones whose pane is gone or dead. */
   async sweep(reason: string): Promise<void> {
+    // Instances first, then tmux: an instance spawned in between is not judged against an older session list.
+    const live = await this.store.instances.list({ states: LIVE_STATES });
     const sessions = await this.deps.tmux.listSessions();
     const byName = new Map(sessions.map((s) => [s.name, s]));
-    for (const inst of await this.store.instances.list({ states: LIVE_STATES })) {
+    for (const inst of live) {
       const s = byName.get(inst.tmuxSession);
       if (s && !s.dead) continue;
+      // Still being launched: its session may not exist yet (the pid is recorded once it does).
+      if (!s && inst.state === 'starting' && inst.pid === null) continue;
       const why = s?.dead
         ? `agent process exited (status ${s.deadStatus ?? 'unknown'}${s.deadSignal ? `, signal ${s.deadSignal}` : ''})`
         : `tmux session ${inst.tmuxSession} is gone (${reason})`;

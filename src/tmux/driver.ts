@@ -151,6 +151,12 @@ export class TmuxDriver {
   private readonly targetQueues = new Map<string, Promise<void>>();
   /** Writes per pane: one writer per pane at a time, whatever name it was given by. */
   private readonly paneQueues = new Map<string, Promise<void>>();
+  /**
+   * Pane id per target, so a write costs no lookup. Pane ids are never reused while a server lives; the cache
+   * is dropped for a session that is killed or recreated, for the whole server on kill-server, and on any
+   * failed write.
+   */
+  private readonly paneIds = new Map<string, string>();
 
   constructor(opts: TmuxDriverOptions) {
     if (!opts.socketName) throw new TmuxClaudeError('INVALID_ARGUMENT', 'tmux socket name must not be empty');
@@ -255,7 +261,9 @@ export class TmuxDriver {
         details: { stdout },
       });
     }
-    return parseSessionLine(line).info;
+    const info = parseSessionLine(line).info;
+    this.paneIds.set(paneTarget(opts.name), info.paneId);
+    return info;
   }
 
   /** True if a session with exactly this name exists (false also when no server runs). */
@@ -368,6 +376,7 @@ export class TmuxDriver {
 
   /** Kills the session and its processes; no error if it is already gone. */
   async killSession(name: string): Promise<void> {
+    this.paneIds.delete(paneTarget(name));
     try {
       const { stdout } = await this.run(
         [
@@ -386,6 +395,7 @@ export class TmuxDriver {
 
   /** Kills the server and every session on it, and removes its socket file; no error if it is not running. */
   async killServer(): Promise<void> {
+    this.paneIds.clear();
     let stdout: string;
     try {
       ({ stdout } = await this.run([['display-message', '-p', '#{socket_path}'], ['kill-server']]));
@@ -434,9 +444,16 @@ export class TmuxDriver {
    * (mutual exclusion), so keys never land between another writer's paste and its Enter.
    */
   private exclusive(target: string, write: (paneId: string) => Promise<void>): Promise<void> {
-    return enqueue(this.targetQueues, paneTarget(target), async () => {
-      const { paneId } = await this.resolvePane(target);
-      await enqueue(this.paneQueues, paneId, () => write(paneId));
+    const key = paneTarget(target);
+    return enqueue(this.targetQueues, key, async () => {
+      const paneId = this.paneIds.get(key) ?? (await this.resolvePane(target)).paneId;
+      this.paneIds.set(key, paneId);
+      try {
+        await enqueue(this.paneQueues, paneId, () => write(paneId));
+      } catch (err) {
+        this.paneIds.delete(key);
+        throw err;
+      }
     });
   }
 

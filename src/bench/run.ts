@@ -1,0 +1,175 @@
+/** The whole benchmark: every figure in one process tree, in an order that reuses live instances. */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Spawned } from './bench-org.js';
+import { BenchOrg } from './bench-org.js';
+import { TmuxBaseline } from './baseline.js';
+import type { Cleanup } from './cleanup.js';
+import type { ProfileSummary } from './cpu-profile.js';
+import { describeMachine } from './environment.js';
+import {
+  concurrentSpawnFigure,
+  spawnAtOnce,
+  topUp,
+  type ConcurrentSpawn,
+} from './figures/concurrent-spawn.js';
+import type { BenchContext } from './figures/context.js';
+import { demoFigure } from './figures/demo.js';
+import { bareNodeRss, idleFigure, measureIdle, type IdleSample } from './figures/idle-footprint.js';
+import { messageLoad, type LoadResult } from './figures/message-load.js';
+import { perInstance } from './figures/per-instance.js';
+import { spawnLatency } from './figures/spawn-latency.js';
+import { SupervisorProfiler } from './profiling.js';
+import { median, quantile } from './stats.js';
+import { MB, type BenchResults, type TargetCheck } from './types.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  command: string;
+  /** Profile the supervisor during the message load and keep the .cpuprofile. */
+  profile: boolean;
+  progress: (line: string) => void;
+}
+
+interface Plan {
+  sequentialSpawns: number;
+  batches: number[];
+  idleWindowMs: number;
+  rounds: number;
+  demoRuns: number;
+}
+
+const FULL: Plan = {
+  sequentialSpawns: 20,
+  batches: [10, 25, 50],
+  idleWindowMs: 8_000,
+  rounds: 8,
+  demoRuns: 3,
+};
+const QUICK: Plan = { sequentialSpawns: 5, batches: [10], idleWindowMs: 3_000, rounds: 10, demoRuns: 1 };
+
+/** The instance count issue #10's supervisor targets are stated for. */
+const TARGET_INSTANCES = 50;
+
+function targets(spawnMs: number[], live: number, load: LoadResult, maxExtra: number): TargetCheck[] {
+  const atScale = live >= TARGET_INSTANCES;
+  const cpu = load.supervisor.meanCpuPercent;
+  const cpuP95 = quantile(load.supervisor.cpuPercent, 0.95);
+  const rss = Math.max(...load.supervisor.rssBytes) / MB;
+  const scale = atScale ? '' : ` (with ${live} instances: a quick run does not load 50)`;
+  const p50 = median(spawnMs);
+  return [
+    {
+      target: `supervisor < 10 % of one core with ${TARGET_INSTANCES} live instances exchanging messages`,
+      measured:
+        `${cpu.toFixed(1)} % mean over the load window (${load.messagesPerSecond.toFixed(0)} msg/s), p95 of 1 s ` +
+        `windows ${cpuP95.toFixed(1)} %; plus ${load.childCpuPercent.toFixed(1)} % in the tmux/git client ` +
+        `processes it ran${scale}`,
+      met: atScale ? cpu < 10 : null,
+    },
+    {
+      target: `supervisor < 200 MB RSS with ${TARGET_INSTANCES} live instances exchanging messages`,
+      measured: `${rss.toFixed(0)} MB peak during the load${scale}`,
+      met: atScale ? rss < 200 : null,
+    },
+    {
+      target: 'spawn-to-ready p50 < 1 s',
+      measured: `${p50.toFixed(0)} ms (p95 ${quantile(spawnMs, 0.95).toFixed(0)} ms, ${spawnMs.length} spawns)`,
+      met: p50 < 1_000,
+    },
+    {
+      target: 'no extra process per instance',
+      measured: `at most ${maxExtra} process(es) beside the agent in any of ${live} panes`,
+      met: maxExtra === 0,
+    },
+  ];
+}
+
+export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promise<BenchResults> {
+  const { progress } = opts;
+  const plan = opts.quick ? QUICK : FULL;
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const machine = describeMachine();
+  progress(
+    `machine: ${machine.cores} cores, ${machine.memoryGiB} GiB, node ${machine.node}, ${machine.tmux}`,
+  );
+
+  let profileDir: string | undefined;
+  if (opts.profile) {
+    const dir = mkdtempSync(join(tmpdir(), 'tc-bench-profile-'));
+    profileDir = dir;
+    cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const org = await BenchOrg.start({ cleanup, progress, profileDir });
+  const lab = await TmuxBaseline.start(cleanup);
+  const ctx: BenchContext = { org, lab, progress };
+
+  const idle: IdleSample[] = [await measureIdle(ctx, 0, plan.idleWindowMs)];
+  const bareRss = await bareNodeRss();
+
+  const fig1 = await spawnLatency(ctx, plan.sequentialSpawns);
+
+  const batches: ConcurrentSpawn[] = [];
+  let live: Spawned[] = [];
+  for (const [i, n] of plan.batches.entries()) {
+    const batch = await spawnAtOnce(ctx, n);
+    batches.push(batch);
+    await topUp(ctx, batch);
+    idle.push(await measureIdle(ctx, batch.spawned.length, plan.idleWindowMs));
+    if (i < plan.batches.length - 1) await org.terminate(batch.spawned.map((s) => s.id));
+    else live = batch.spawned;
+  }
+  if (live.length === 0)
+    throw new Error('no instance of the last batch came up; see the progress lines above');
+
+  const readers = await lab.startReaders(live.length);
+  const fig5 = await perInstance(ctx, live, readers);
+
+  let profile: ProfileSummary | null = null;
+  const profiler = profileDir ? new SupervisorProfiler(org.supervisorPid, profileDir) : undefined;
+  const load = await messageLoad(ctx, {
+    ids: live.map((s) => s.id),
+    rounds: plan.rounds,
+    readers,
+    idle: idle.at(-1),
+    tmuxServerPid: org.tmuxServerPid(),
+    agentPids: fig5.agentPids,
+    ...(profiler
+      ? {
+          around: {
+            before: () => profiler.start(),
+            after: async () => {
+              const { file, summary } = await profiler.stop(`the message load with ${live.length} instances`);
+              const kept = join(tmpdir(), `tmux-claude-bench-supervisor-${Date.now()}.cpuprofile`);
+              copyFileSync(file, kept);
+              progress(`supervisor profile kept at ${kept}`);
+              profile = summary;
+            },
+          },
+        }
+      : {}),
+  });
+  await org.terminate(live.map((s) => s.id));
+
+  const demo = await demoFigure(ctx, plan.demoRuns, median(fig1.baselineMs));
+
+  return {
+    quick: opts.quick,
+    command: opts.command,
+    startedAt: startedAt.toISOString(),
+    durationS: (performance.now() - t0) / 1000,
+    machine,
+    figures: [
+      fig1.figure,
+      concurrentSpawnFigure(batches),
+      idleFigure(idle, bareRss),
+      load.figure,
+      fig5.figure,
+      demo.figure,
+    ],
+    targets: targets(fig1.samplesMs, live.length, load, fig5.maxExtraProcesses),
+    profile,
+  };
+}
