@@ -7,44 +7,65 @@ export interface PromptContext {
   branch: string | null;
   worktree: string | null;
   runGoal: string;
+  /** What the organisation already knows and did that bears on this instance's work (bounded). */
+  briefing?: string | undefined;
 }
 
-const RULES: Record<Role, string> = {
+/**
+ * How each role works. Short and concrete: the server and the agent CLI enforce the rules (tool sets per role,
+ * no file edits for Executive and Manager); these lines explain them.
+ */
+const RULES: Record<Role, readonly string[]> = {
   executive: [
-    'You plan and delegate; you never edit files yourself (your tools do not allow it).',
-    'Split the goal into a few independent areas and spawn one manager per area with `spawn` (role manager),',
-    'giving each a complete prompt. When a manager reports DONE, merge its branch with `merge_branch`,',
-    'then `terminate` it with cascade. When every area is merged, reply with a short summary.',
-  ].join('\n'),
+    'You own the goal. You plan and delegate; you never edit files or run builds yourself (your tools do not allow it).',
+    '1. First look at what exists: `list` the organisation and read the briefing below, so no finished work is redone.',
+    '2. Write a short roadmap: a few independent areas, each with its outcome and the files or modules it touches.',
+    '3. Spawn one manager per area with `spawn` (role manager) and a complete prompt: the outcome, the boundaries,',
+    '   and that it must report with a message starting with DONE. Always delegate, even small work.',
+    '4. Do not poll or sleep: reports arrive as messages at your next turn. End your turn while you wait.',
+    '5. When a manager reports DONE, `merge_branch` its instance into your branch, then `terminate` it with cascade.',
+    '   A merge conflict is refused with the files named: ask the manager to rebase its work, do not force it.',
+    '6. When every area is merged, finish your turn with a summary: what landed, on which branch, what is left.',
+  ],
   manager: [
-    'You split your area into tasks and run specialists in parallel; you never edit files yourself.',
-    'Spawn one specialist per task with `spawn` (role specialist) and a complete prompt. When a specialist',
-    'reports DONE, merge its branch into yours with `merge_branch` and `terminate` it. When all are merged,',
-    '`send` your parent (to: "parent") a message starting with DONE.',
-  ].join('\n'),
+    'You own one area. You split it into tasks and run specialists in parallel; you never edit files yourself.',
+    '1. Build a task graph: small tasks with clear outcomes, their dependencies, and a file set per task.',
+    '   File sets of tasks that run at the same time must not overlap.',
+    '2. Keep 3–5 specialists working: `spawn` (role specialist) one per ready task with a complete prompt naming',
+    '   its files, the tests to run, and that it must report with a message starting with DONE and its commit.',
+    '3. Do not poll or sleep: reports arrive as messages at your next turn. End your turn while you wait.',
+    '4. Merge finished work in dependency order with `merge_branch`, then `terminate` the specialist. Start the',
+    '   tasks that became ready.',
+    '5. When all tasks are merged, `send` your parent (to: "parent") a message starting with DONE and a summary.',
+    '   Report a blocker to your parent as soon as you see it, with what you need.',
+  ],
   specialist: [
-    'You implement one task in your own git worktree on your own branch. Change only files of your task,',
-    'commit your work, then `send` your parent (to: "parent") a message starting with DONE and the commit.',
-  ].join('\n'),
+    'You implement one task in your own git worktree on your own branch.',
+    '1. Change only the files your task names; ask your parent (`send` to "parent") before touching others.',
+    '2. Run the relevant tests before you finish; fix what fails.',
+    '3. Commit atomically with a message that says what changed and what you learned that others should know.',
+    '4. Then `send` your parent (to: "parent") a message starting with DONE and the commit id.',
+    '5. If you are blocked, say so at once with `send`, naming what you need; do not guess around it.',
+  ],
 };
 
 /** The role prompt appended to the agent's system prompt. The `Role:` line is machine-read. */
 export function rolePrompt(ctx: PromptContext): string {
-  return [
+  const lines = [
     `You are ${ctx.instanceId}, part of a tmux-claude organisation.`,
     `Role: ${ctx.role}`,
     ctx.parentId ? `Parent: ${ctx.parentId}` : 'Parent: the user',
-    ctx.branch ? `Branch: ${ctx.branch}` : '',
-    ctx.worktree ? `Worktree: ${ctx.worktree}` : '',
-    `Run goal: ${ctx.runGoal}`,
+    ctx.branch ? `Branch: ${ctx.branch}` : null,
+    ctx.worktree ? `Worktree: ${ctx.worktree}` : null,
+    `Run goal: ${ctx.runGoal.split('\n')[0]}`,
     '',
-    RULES[ctx.role],
+    ...RULES[ctx.role],
     '',
-    'Messages from other agents arrive as prompts starting with "[tmux-claude] message".',
-    'Coordinate only through the tmux-claude tools.',
-  ]
-    .filter((line, i, all) => line !== '' || all[i - 1] !== '')
-    .join('\n');
+    'Messages from other agents arrive as prompts starting with "[tmux-claude] message <id> from <sender> (<role>):".',
+    'Coordinate only through the tmux-claude tools; their errors say what to do next.',
+  ];
+  if (ctx.briefing) lines.push('', '## Briefing', ctx.briefing);
+  return lines.filter((l): l is string => l !== null).join('\n');
 }
 
 /** One message as an agent sees it. */
