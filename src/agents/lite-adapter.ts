@@ -14,6 +14,9 @@ function liteEntry(): string[] {
 /** The built-in light runtime: a small agent loop in the pane, talking to the model API and to /mcp. */
 export const liteAdapter: AgentAdapter = {
   kind: 'lite',
+  enterDelayMs: 200,
+  // The light runtime lists the MCP tools before it posts SessionStart.
+  readyNeedsMcp: false,
   prepare(ctx: LaunchContext): Promise<LaunchSpec> {
     return Promise.resolve({
       command: liteEntry(),

@@ -17,6 +17,7 @@ function view(id: string, parentId: string | null, extra: Partial<InstanceView> 
     pid: null,
     error: null,
     pendingMessages: 0,
+    progress: null,
     ...extra,
   };
 }

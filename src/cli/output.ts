@@ -32,8 +32,14 @@ export function renderTree(instances: readonly InstanceView[]): string {
       const last = n === list.length - 1;
       const branch = parent === null ? '' : last ? '└─ ' : '├─ ';
       const unread = i.pendingMessages ? `  ✉ ${i.pendingMessages}` : '';
+      const progress =
+        i.progress && i.state !== 'terminated'
+          ? `  ${i.progress.percent ?? '?'}%${i.progress.note ? ` ${i.progress.note.slice(0, 40)}` : ''}`
+          : '';
       const err = i.error && (i.state === 'dead' || i.state === 'blocked') ? `  (${i.error})` : '';
-      lines.push(`${prefix}${branch}${i.id}  ${i.role}  ${i.state}  ${i.branch ?? '-'}${unread}${err}`);
+      lines.push(
+        `${prefix}${branch}${i.id}  ${i.role}  ${i.state}  ${i.branch ?? '-'}${progress}${unread}${err}`,
+      );
       walk(i.id, parent === null ? prefix : prefix + (last ? '   ' : '│  '));
     });
   };

@@ -3,6 +3,7 @@ export type {
   AgentKind,
   InstanceState,
   Instance,
+  Progress,
   Run,
   Message,
   MessageState,

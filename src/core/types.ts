@@ -46,6 +46,16 @@ export interface Instance {
   endedAt: number | null;
   /** Why the instance is dead or blocked, when known. */
   error: string | null;
+  /** Last progress the agent reported (its todo list, or report_progress). */
+  progress: Progress | null;
+}
+
+/** How far an instance is with its task. */
+export interface Progress {
+  /** 0–100, when the agent's reports allow a figure. */
+  percent: number | null;
+  note: string | null;
+  updatedAt: number;
 }
 
 /** A goal handed to an Executive, and where its work lands. */
@@ -86,6 +96,7 @@ export interface EventDataByKind {
   'instance.state': { from: InstanceState; to: InstanceState; reason?: string };
   'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
   'instance.restarted': { pid: number | null };
+  'instance.progress': { percent: number | null; note: string | null; source: string };
   'message.sent': { messageId: string; to: string; bytes: number };
   'message.delivered': { messageId: string; latencyMs: number };
   'git.merged': { source: string; into: string; commit: string; commits: number };

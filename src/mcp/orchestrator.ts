@@ -38,11 +38,14 @@ export interface InstanceView {
   pid: number | null;
   error: string | null;
   pendingMessages: number;
+  progress: Instance['progress'];
 }
 
 export interface ProgressReport {
   root: string;
   total: number;
+  /** Mean of the reported percentages below the root (finished instances count as 100); null if none. */
+  percent: number | null;
   byState: Partial<Record<Instance['state'], number>>;
   instances: InstanceView[];
 }

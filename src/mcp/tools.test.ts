@@ -40,6 +40,7 @@ const VIEW: InstanceView = {
   pid: null,
   error: null,
   pendingMessages: 0,
+  progress: null,
 };
 
 /** An Orchestrator that records every call and answers with canned values (or throws `failWith`). */
@@ -64,7 +65,7 @@ class RecordingOrchestrator implements Orchestrator {
     this.record('terminate', caller, [id, cascade], { terminated: [id], keptWorktrees: [] });
   restart: Orchestrator['restart'] = (caller, id) => this.record('restart', caller, [id], SPAWNED);
   getProgress: Orchestrator['getProgress'] = (caller, id) =>
-    this.record('getProgress', caller, [id], { root: id ?? caller.id, total: 1, byState: {}, instances: [] });
+    this.record('getProgress', caller, [id], { root: id ?? caller.id, total: 1, percent: null, byState: {}, instances: [] });
   mergeBranch: Orchestrator['mergeBranch'] = (caller, req) =>
     this.record('mergeBranch', caller, [req], {
       merged: true,

@@ -2,7 +2,7 @@ import type { AuditEvent, EventInput, Instance, InstanceState, Message, Run } fr
 
 /** Fields of an instance that change after it is created. */
 export type InstancePatch = Partial<
-  Pick<Instance, 'state' | 'pid' | 'error' | 'endedAt' | 'tokenHash' | 'branch' | 'worktree'>
+  Pick<Instance, 'state' | 'pid' | 'error' | 'endedAt' | 'tokenHash' | 'branch' | 'worktree' | 'progress'>
 >;
 
 export interface InstanceFilter {

@@ -113,7 +113,7 @@ export function createApp(opts: AppOptions): express.Express {
     }),
   );
 
-  app.post('/mcp', (req, res) => void mcpHandler(org, (t) => org.authenticate(t), log)(req, res));
+  app.post('/mcp', (req, res) => void mcpHandler(org, (t) => org.authenticate(t, 'mcp'), log)(req, res));
   app.all('/mcp', (_req, res) => {
     res
       .status(405)

@@ -20,6 +20,7 @@ import {
   type Instance,
   type InstanceState,
   type Logger,
+  type Message,
   type Paths,
   type Role,
   type Run,
@@ -76,6 +77,11 @@ export interface HookPayload {
   prompt?: string;
   error?: string;
   last_assistant_message?: string;
+  stop_hook_active?: boolean;
+  notification_type?: string;
+  message?: string;
+  tool_name?: string;
+  tool_input?: unknown;
 }
 
 const DELIVERY_CONFIRM_MS = 5_000;
@@ -89,6 +95,8 @@ export class Organisation implements Orchestrator {
   readonly signals = new Signals();
   private readonly delivering = new Set<string>();
   private readonly inFlight = new Map<string, { text: string; confirmed: boolean }>();
+  /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
+  private readonly readiness = new Map<string, { hook: boolean; mcp: boolean }>();
 
   constructor(readonly deps: OrganisationDeps) {}
 
@@ -300,7 +308,7 @@ export class Organisation implements Orchestrator {
       pid: null,
     });
     await this.deps.tmux.killSession(inst.tmuxSession);
-    const pid = await this.startSession(inst, run, token);
+    const pid = await this.startSession(inst, run, token, true);
     await this.emit({
       kind: 'instance.restarted',
       actor: caller?.id ?? 'user',
@@ -318,9 +326,15 @@ export class Organisation implements Orchestrator {
     const all = [root, ...(await descendants(this.store, root.id))];
     const byState: ProgressReport['byState'] = {};
     for (const i of all) byState[i.state] = (byState[i.state] ?? 0) + 1;
+    const figures = all
+      .slice(1)
+      .map((i) => (i.state === 'terminated' && !i.error ? 100 : i.progress?.percent))
+      .filter((p): p is number => typeof p === 'number');
+    const percent = figures.length ? Math.round(figures.reduce((a, b) => a + b, 0) / figures.length) : null;
     return {
       root: root.id,
       total: all.length,
+      percent,
       byState,
       instances: await Promise.all(all.map((i) => this.view(i))),
     };
@@ -374,64 +388,95 @@ export class Organisation implements Orchestrator {
     });
   }
 
-  /** Resolves a bearer token to its live instance. */
-  async authenticate(token: string): Promise<Caller | null> {
+  /**
+   * Resolves a bearer token to its live instance. An MCP request also counts towards readiness: CLIs that
+   * connect their MCP servers after start are ready only once the supervisor has heard from theirs.
+   */
+  async authenticate(token: string, via: 'mcp' | 'hook' = 'hook'): Promise<Caller | null> {
     const inst = await this.store.instances.findByTokenHash(hashToken(token));
     if (!inst || inst.state === 'terminated') return null;
+    if (via === 'mcp' && inst.state === 'starting') await this.noteReadiness(inst.id, 'mcp');
     return { id: inst.id, role: inst.role, runId: inst.runId, parentId: inst.parentId, branch: inst.branch };
   }
 
   // ---- hooks ------------------------------------------------------------------------------------
 
-  /** Agent hook events (Claude Code's names). Returns the JSON the hook should answer. */
+  /**
+   * Agent hook events (Claude Code's names; other adapters map theirs onto them). Returns the JSON the hook
+   * answers: for Stop, pending messages are handed over as `{"decision":"block","reason":…}` so a busy agent
+   * gets them at the end of its turn without typing.
+   */
   async onHook(caller: Caller, event: string, payload: HookPayload): Promise<Record<string, unknown>> {
     const id = caller.id;
     switch (event) {
       case 'SessionStart': {
-        const pid = typeof payload.pid === 'number' ? payload.pid : undefined;
-        await this.transition(
-          id,
-          ['starting', 'dead'],
-          'idle',
-          'agent ready',
-          pid === undefined ? {} : { pid },
-        );
-        this.kickDelivery(id);
-        break;
+        if (typeof payload.pid === 'number') await this.store.instances.update(id, { pid: payload.pid });
+        await this.noteReadiness(id, 'hook');
+        return {};
       }
       case 'UserPromptSubmit': {
         // Busy first: a delivery confirmed while the state still said idle would look quiescent.
-        await this.transition(id, ['idle', 'starting'], 'busy', 'prompt received');
+        await this.transition(id, ['idle', 'starting', 'blocked'], 'busy', 'prompt received');
         const flight = this.inFlight.get(id);
         if (flight && payload.prompt === flight.text) {
           flight.confirmed = true;
           this.signals.notify(`prompt:${id}`);
         }
-        break;
+        return {};
       }
       case 'Stop':
-        await this.transition(id, ['busy', 'starting'], 'idle', 'turn over');
-        this.kickDelivery(id);
-        break;
-      case 'StopFailure':
+      case 'StopFailure': {
+        if (event === 'Stop' && !payload.stop_hook_active && !this.delivering.has(id)) {
+          const handover = await this.handOverAtStop(id);
+          if (handover) return handover;
+        }
+        const failed = event === 'StopFailure';
+        const error = failed ? (payload.error ?? 'unknown error') : null;
         await this.transition(
           id,
-          ['busy', 'starting'],
+          ['busy', 'starting', 'blocked'],
           'idle',
-          `turn failed: ${payload.error ?? 'unknown error'}`,
-          {
-            error: payload.error ?? 'unknown error',
-          },
+          failed ? `turn failed: ${error}` : 'turn over',
+          { error },
         );
         this.kickDelivery(id);
-        break;
+        return {};
+      }
+      case 'Notification': {
+        if (payload.notification_type === 'permission_prompt') {
+          const why = `blocked on a dialog: ${payload.message ?? 'permission prompt'}`;
+          const blocked = await this.transition(id, ['busy', 'idle'], 'blocked', why, { error: why });
+          if (blocked && caller.parentId) {
+            await this.notifyFromSupervisor(
+              caller.parentId,
+              `${id} is ${why}. Attach with \`tmux-claude attach ${id}\` to answer it, or restart it.`,
+            );
+          }
+        }
+        return {};
+      }
+      case 'PostToolUse': {
+        await this.transition(id, ['blocked'], 'busy', 'dialog answered');
+        const progress = progressFromTool(payload.tool_name, payload.tool_input);
+        if (progress) await this.recordProgress(id, progress, String(payload.tool_name));
+        return {};
+      }
       case 'SessionEnd':
         // The pane-died hook and the sweep settle the state; nothing to do before the process is gone.
-        break;
+        return {};
       default:
         throw new TmuxClaudeError('INVALID_ARGUMENT', `unknown hook event ${event}`);
     }
-    return {};
+  }
+
+  /** Stores an instance's progress and records it in the audit trail. */
+  async recordProgress(
+    id: string,
+    progress: { percent: number | null; note: string | null },
+    source: string,
+  ): Promise<void> {
+    await this.store.instances.update(id, { progress: { ...progress, updatedAt: Date.now() } });
+    await this.emit({ kind: 'instance.progress', actor: id, instanceId: id, data: { ...progress, source } });
   }
 
   // ---- supervision ------------------------------------------------------------------------------
@@ -559,6 +604,7 @@ export class Organisation implements Orchestrator {
       updatedAt: now,
       endedAt: null,
       error: null,
+      progress: null,
     };
     await this.store.instances.create(inst);
     await this.emit({
@@ -589,7 +635,13 @@ export class Organisation implements Orchestrator {
     return this.spawnResult(await this.mustGet(id));
   }
 
-  private async startSession(inst: Instance, run: Run, token: string): Promise<number | null> {
+  private async startSession(
+    inst: Instance,
+    run: Run,
+    token: string,
+    resume = false,
+  ): Promise<number | null> {
+    this.readiness.set(inst.id, { hook: false, mcp: false });
     const dir = instanceDir(this.deps.paths, inst.id);
     const parent = inst.parentId ? await this.store.instances.get(inst.parentId) : null;
     const systemPromptFile = join(dir, 'system-prompt.md');
@@ -613,6 +665,7 @@ export class Organisation implements Orchestrator {
       supervisorUrl: this.deps.supervisorUrl,
       token,
       env: run.agentEnv,
+      resume,
     });
     const info = await this.deps.tmux.newSession({
       name: inst.tmuxSession,
@@ -727,6 +780,84 @@ export class Organisation implements Orchestrator {
     return updated;
   }
 
+  /** Marks a starting instance ready once it has shown every sign its adapter needs. */
+  private async noteReadiness(id: string, sign: 'hook' | 'mcp'): Promise<void> {
+    const seen = this.readiness.get(id) ?? { hook: false, mcp: false };
+    seen[sign] = true;
+    this.readiness.set(id, seen);
+    const inst = await this.store.instances.get(id);
+    if (!inst || inst.state !== 'starting') return;
+    if (!seen.hook || (adapterFor(inst.agent).readyNeedsMcp && !seen.mcp)) return;
+    this.readiness.delete(id);
+    await this.transition(id, ['starting'], 'idle', 'agent ready');
+    this.kickDelivery(id);
+  }
+
+  /** Pending messages as one prompt text, oldest first; null when there are none. */
+  private async pendingPrompt(id: string): Promise<{ text: string; messages: Message[] } | null> {
+    const messages = await this.store.messages.pendingFor(id);
+    if (messages.length === 0) return null;
+    const roles = new Map<string, string>();
+    for (const m of messages) {
+      if (!roles.has(m.from)) roles.set(m.from, (await this.store.instances.get(m.from))?.role ?? m.from);
+    }
+    const text = formatMessages(
+      messages.map((m) => ({
+        messageId: m.id,
+        senderId: m.from,
+        senderRole: roles.get(m.from)!,
+        body: m.body,
+      })),
+    );
+    return { text, messages };
+  }
+
+  private async markDelivered(id: string, messages: readonly Message[], started: number): Promise<void> {
+    const at = Date.now();
+    await this.store.messages.markDelivered(
+      messages.map((m) => m.id),
+      at,
+    );
+    for (const m of messages) {
+      await this.emit({
+        kind: 'message.delivered',
+        actor: 'supervisor',
+        instanceId: id,
+        data: { messageId: m.id, latencyMs: at - Math.min(m.createdAt, started) },
+      });
+      this.signals.notify(`delivered:${m.id}`);
+    }
+  }
+
+  /** At the end of a busy agent's turn: hand its pending messages over in the Stop hook's answer. */
+  private async handOverAtStop(id: string): Promise<Record<string, unknown> | null> {
+    this.delivering.add(id);
+    try {
+      const pending = await this.pendingPrompt(id);
+      if (!pending) return null;
+      await this.store.messages.recordAttempt(pending.messages.map((m) => m.id));
+      await this.markDelivered(id, pending.messages, Date.now());
+      return { decision: 'block', reason: pending.text };
+    } finally {
+      this.delivering.delete(id);
+    }
+  }
+
+  /** A message from the supervisor itself (e.g. "your child is blocked"), delivered like any other. */
+  private async notifyFromSupervisor(to: string, body: string): Promise<void> {
+    const inst = await this.store.instances.get(to);
+    if (!inst || !isLive(inst.state)) return;
+    await this.store.messages.enqueue({
+      id: newMessageId(),
+      runId: inst.runId,
+      from: 'supervisor',
+      to,
+      body,
+      createdAt: Date.now(),
+    });
+    this.kickDelivery(to);
+  }
+
   private kickDelivery(id: string): void {
     this.deliverPending(id).catch((err: unknown) =>
       this.deps.log.warn({ err, instance: id }, 'delivery failed'),
@@ -743,49 +874,29 @@ export class Organisation implements Orchestrator {
     try {
       const inst = await this.store.instances.get(id);
       if (!inst || inst.state !== 'idle') return;
-      const pending = await this.store.messages.pendingFor(id);
-      if (pending.length === 0) return;
-      const roles = new Map<string, string>();
-      for (const m of pending) {
-        if (!roles.has(m.from)) roles.set(m.from, (await this.store.instances.get(m.from))?.role ?? 'user');
-      }
-      const text = formatMessages(
-        pending.map((m) => ({
-          messageId: m.id,
-          senderId: m.from,
-          senderRole: roles.get(m.from)!,
-          body: m.body,
-        })),
-      );
-      const ids = pending.map((m) => m.id);
+      const pending = await this.pendingPrompt(id);
+      if (!pending) return;
+      const ids = pending.messages.map((m) => m.id);
       await this.store.messages.recordAttempt(ids);
-      const flight = { text, confirmed: false };
+      const flight = { text: pending.text, confirmed: false };
       this.inFlight.set(id, flight);
       const started = Date.now();
       let landed = this.signals.wait(`prompt:${id}`, DELIVERY_CONFIRM_MS);
-      await this.deps.tmux.paste(inst.tmuxSession, text);
+      await this.deps.tmux.paste(inst.tmuxSession, pending.text, {
+        enterDelayMs: adapterFor(inst.agent).enterDelayMs,
+      });
       if (!(await landed) && !flight.confirmed) {
         landed = this.signals.wait(`prompt:${id}`, DELIVERY_CONFIRM_MS);
         await this.deps.tmux.sendEnter(inst.tmuxSession);
         await landed;
       }
       if (!flight.confirmed) {
-        const attempts = Math.max(...pending.map((m) => m.attempts + 1));
+        const attempts = Math.max(...pending.messages.map((m) => m.attempts + 1));
         this.deps.log.warn({ instance: id, attempts }, 'delivery not confirmed');
         if (attempts >= MAX_DELIVERY_ATTEMPTS) await this.store.messages.markFailed(ids);
         return;
       }
-      const at = Date.now();
-      await this.store.messages.markDelivered(ids, at);
-      for (const m of pending) {
-        await this.emit({
-          kind: 'message.delivered',
-          actor: 'supervisor',
-          instanceId: id,
-          data: { messageId: m.id, latencyMs: at - Math.min(m.createdAt, started) },
-        });
-        this.signals.notify(`delivered:${m.id}`);
-      }
+      await this.markDelivered(id, pending.messages, started);
     } finally {
       this.inFlight.delete(id);
       this.delivering.delete(id);
@@ -805,6 +916,7 @@ export class Organisation implements Orchestrator {
       pid: i.pid,
       error: i.error,
       pendingMessages: isLive(i.state) ? (await this.store.messages.pendingFor(i.id)).length : 0,
+      progress: i.progress,
     };
   }
 
@@ -823,4 +935,17 @@ export class Organisation implements Orchestrator {
     if (!run) throw new TmuxClaudeError('NOT_FOUND', `run ${id} not found`);
     return run;
   }
+}
+
+/** Progress from an agent's own task tools (Claude Code's TodoWrite): share of todos completed. */
+function progressFromTool(
+  tool: unknown,
+  input: unknown,
+): { percent: number | null; note: string | null } | null {
+  if (tool !== 'TodoWrite') return null;
+  const todos = (input as { todos?: Array<{ content?: string; status?: string }> } | null)?.todos;
+  if (!Array.isArray(todos) || todos.length === 0) return null;
+  const done = todos.filter((t) => t.status === 'completed').length;
+  const current = todos.find((t) => t.status === 'in_progress')?.content ?? null;
+  return { percent: Math.round((done / todos.length) * 100), note: current };
 }

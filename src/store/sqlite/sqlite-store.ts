@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS instances (
   agent TEXT NOT NULL, state TEXT NOT NULL, branch TEXT, worktree TEXT, cwd TEXT NOT NULL,
   tmux_session TEXT NOT NULL, pid INTEGER, token_hash TEXT NOT NULL, task TEXT, task_id TEXT,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, ended_at INTEGER, error TEXT,
-  seq INTEGER NOT NULL
+  seq INTEGER NOT NULL, progress TEXT
 );
 CREATE INDEX IF NOT EXISTS instances_parent ON instances(parent_id);
 CREATE INDEX IF NOT EXISTS instances_token ON instances(token_hash);
@@ -52,6 +52,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 type Row = Record<string, unknown>;
+
+/** Columns added after a table was first shipped: added in place to stores created by older versions. */
+const ADDED_COLUMNS: Array<[table: string, column: string, type: string]> = [
+  ['instances', 'progress', 'TEXT'],
+];
+
+function migrate(db: Database.Database): void {
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
+}
 
 function rowToInstance(r: Row): Instance {
   return {
@@ -74,6 +86,7 @@ function rowToInstance(r: Row): Instance {
     updatedAt: r.updated_at as number,
     endedAt: (r.ended_at as number | null) ?? null,
     error: (r.error as string | null) ?? null,
+    progress: r.progress ? (JSON.parse(r.progress as string) as Instance['progress']) : null,
   };
 }
 
@@ -154,6 +167,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);
+      migrate(this.db);
     } catch (err) {
       throw new TmuxClaudeError('UNAVAILABLE', `cannot open the SQLite store at ${file}`, {
         cause: err,
@@ -182,10 +196,10 @@ export class SqliteStore implements Store {
   private makeInstances(): InstanceStore {
     const db = this.db;
     const insert = db.prepare(`INSERT INTO instances (id, run_id, role, parent_id, name, agent, state, branch,
-      worktree, cwd, tmux_session, pid, token_hash, task, task_id, created_at, updated_at, ended_at, error, seq)
+      worktree, cwd, tmux_session, pid, token_hash, task, task_id, created_at, updated_at, ended_at, error, seq, progress)
       VALUES (@id, @runId, @role, @parentId, @name, @agent, @state, @branch, @worktree, @cwd, @tmuxSession, @pid,
       @tokenHash, @task, @taskId, @createdAt, @updatedAt, @endedAt, @error,
-      (SELECT COALESCE(MAX(seq), 0) + 1 FROM instances))`);
+      (SELECT COALESCE(MAX(seq), 0) + 1 FROM instances), @progressJson)`);
     const byId = db.prepare('SELECT * FROM instances WHERE id = ?');
     const byToken = db.prepare('SELECT * FROM instances WHERE token_hash = ?');
     const columns: Record<keyof InstancePatch, string> = {
@@ -196,6 +210,7 @@ export class SqliteStore implements Store {
       tokenHash: 'token_hash',
       branch: 'branch',
       worktree: 'worktree',
+      progress: 'progress',
     };
     const update = db.transaction(
       (id: string, patch: InstancePatch, expect?: readonly InstanceState[]): Instance | null => {
@@ -207,7 +222,8 @@ export class SqliteStore implements Store {
         for (const [key, col] of Object.entries(columns) as [keyof InstancePatch, string][]) {
           if (key in patch) {
             sets.push(`${col} = ?`);
-            values.push(patch[key] ?? null);
+            const value = patch[key] ?? null;
+            values.push(key === 'progress' && value !== null ? JSON.stringify(value) : value);
           }
         }
         db.prepare(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
@@ -217,7 +233,7 @@ export class SqliteStore implements Store {
     return {
       create: async (inst) => {
         try {
-          insert.run(inst);
+          insert.run({ ...inst, progressJson: inst.progress ? JSON.stringify(inst.progress) : null });
         } catch (err) {
           if (isUniqueViolation(err)) throw new TmuxClaudeError('CONFLICT', `instance ${inst.id} exists`);
           throw err;

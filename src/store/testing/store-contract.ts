@@ -33,6 +33,7 @@ function instance(overrides: Partial<Instance> = {}): Instance {
     updatedAt: now,
     endedAt: null,
     error: null,
+    progress: null,
     ...overrides,
   };
 }
@@ -84,9 +85,11 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
     it('updates with compare-and-set on state and finds by token hash', async () => {
       const a = instance();
       await store.instances.create(a);
-      const updated = await store.instances.update(a.id, { state: 'idle', pid: 42 }, ['starting']);
+      const progress = { percent: 50, note: 'half way', updatedAt: 7 };
+      const updated = await store.instances.update(a.id, { state: 'idle', pid: 42, progress }, ['starting']);
       assert.equal(updated?.state, 'idle');
       assert.equal(updated?.pid, 42);
+      assert.deepEqual(updated?.progress, progress);
       assert.equal(await store.instances.update(a.id, { state: 'busy' }, ['starting']), null);
       assert.equal((await store.instances.get(a.id))?.state, 'idle');
       assert.equal((await store.instances.findByTokenHash(a.tokenHash))?.id, a.id);
