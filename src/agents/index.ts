@@ -1,14 +1,17 @@
 import { TmuxClaudeError, type AgentKind } from '../core/index.js';
 import type { AgentAdapter } from './adapter.js';
+import { claudeAdapter } from './claude/index.js';
 import { liteAdapter } from './lite-adapter.js';
 
 export type { AgentAdapter, LaunchContext, LaunchSpec } from './adapter.js';
 export { liteAdapter } from './lite-adapter.js';
+export { claudeAdapter, claudeBinary } from './claude/index.js';
 
 /** The adapter for an agent kind; kinds without an adapter in this build get a clear error. */
 export function adapterFor(kind: AgentKind): AgentAdapter {
   if (kind === 'lite') return liteAdapter;
+  if (kind === 'claude') return claudeAdapter;
   throw new TmuxClaudeError('INVALID_ARGUMENT', `the ${kind} agent adapter is not available in this build`, {
-    hint: 'use --agent lite',
+    hint: 'use --agent lite or --agent claude',
   });
 }

@@ -129,7 +129,7 @@ program
       );
     }
     const agentEnv: Record<string, string> = {};
-    for (const key of ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'TMUX_CLAUDE_MODEL']) {
+    for (const key of ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'TMUX_CLAUDE_MODEL', 'TMUX_CLAUDE_SHARE_CLAUDE_CONFIG']) {
       const v = process.env[key];
       if (v) agentEnv[key] = v;
     }

@@ -85,3 +85,8 @@ export function formatMessages(messages: readonly DeliveredMessage[]): string {
     .map((m) => `[tmux-claude] message ${m.messageId} from ${m.senderId} (${m.senderRole}):\n${m.body}`)
     .join('\n\n');
 }
+
+/** The ids of every delivered-message header in a prompt, in order. */
+export function messageIdsIn(prompt: string): string[] {
+  return [...prompt.matchAll(/^\[tmux-claude\] message (\S+) from \S+ \([^)\n]*\):$/gm)].map((m) => m[1]!);
+}

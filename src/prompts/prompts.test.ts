@@ -2,7 +2,13 @@ import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { ROLES } from '../core/index.js';
 import { parseDeliveredMessages, roleFromSystemPrompt } from '../scripted-model/prompt-formats.js';
-import { formatMessages, rolePrompt, type DeliveredMessage, type PromptContext } from './index.js';
+import {
+  formatMessages,
+  messageIdsIn,
+  rolePrompt,
+  type DeliveredMessage,
+  type PromptContext,
+} from './index.js';
 
 const SPECIALIST: PromptContext = {
   instanceId: 'spec-abc',
@@ -126,5 +132,17 @@ void describe('formatMessages and parseDeliveredMessages', () => {
     assert.deepEqual(parseDeliveredMessages(text), [
       { messageId: 'msg-1', senderId: 'a', senderRole: 'manager', body: 'b' },
     ]);
+  });
+});
+
+void describe('messageIdsIn', () => {
+  void test('finds the id of every message header, also inside text a CLI wrapped around the paste', () => {
+    const text = formatMessages([
+      { messageId: 'msg-1', senderId: 'mgr-1', senderRole: 'manager', body: 'a\tb' },
+      { messageId: 'msg-2', senderId: 'user', senderRole: 'user', body: 'c' },
+    ]);
+    const wrapped = `\n\n<pasted_content id="85de">\n${text.replace('\t', '    ')}\n</pasted_content id="85de">\n`;
+    assert.deepEqual(messageIdsIn(wrapped), ['msg-1', 'msg-2']);
+    assert.deepEqual(messageIdsIn('no header here'), []);
   });
 });

@@ -37,7 +37,7 @@ import type {
   SpawnRequest,
   SpawnResult,
 } from '../mcp/index.js';
-import { formatMessages, rolePrompt } from '../prompts/index.js';
+import { formatMessages, messageIdsIn, rolePrompt } from '../prompts/index.js';
 import type { Store } from '../store/index.js';
 import type { TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
@@ -94,7 +94,7 @@ const MAX_DELIVERY_ATTEMPTS = 5;
 export class Organisation implements Orchestrator {
   readonly signals = new Signals();
   private readonly delivering = new Set<string>();
-  private readonly inFlight = new Map<string, { text: string; confirmed: boolean }>();
+  private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
   private readonly readiness = new Map<string, { hook: boolean; mcp: boolean }>();
 
@@ -417,10 +417,17 @@ export class Organisation implements Orchestrator {
       case 'UserPromptSubmit': {
         // Busy first: a delivery confirmed while the state still said idle would look quiescent.
         await this.transition(id, ['idle', 'starting', 'blocked'], 'busy', 'prompt received');
+        // Confirmed by the message ids in the prompt: CLIs may wrap pasted text (Claude Code adds
+        // <pasted_content>) or expand tabs, so the exact bytes are not a reliable witness.
+        const landed = new Set(messageIdsIn(payload.prompt ?? ''));
         const flight = this.inFlight.get(id);
-        if (flight && payload.prompt === flight.text) {
+        if (flight && flight.ids.every((m) => landed.has(m))) {
           flight.confirmed = true;
           this.signals.notify(`prompt:${id}`);
+        } else if (landed.size > 0) {
+          // A late confirmation of an earlier paste that was given up on.
+          const late = (await this.store.messages.pendingFor(id)).filter((m) => landed.has(m.id));
+          if (late.length > 0) await this.markDelivered(id, late, Date.now());
         }
         return {};
       }
@@ -878,7 +885,7 @@ export class Organisation implements Orchestrator {
       if (!pending) return;
       const ids = pending.messages.map((m) => m.id);
       await this.store.messages.recordAttempt(ids);
-      const flight = { text: pending.text, confirmed: false };
+      const flight = { ids, confirmed: false };
       this.inFlight.set(id, flight);
       const started = Date.now();
       let landed = this.signals.wait(`prompt:${id}`, DELIVERY_CONFIRM_MS);

@@ -1,0 +1,1 @@
+export { claudeAdapter, claudeBinary, MCP_SERVER_NAME } from './claude-adapter.js';
