@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCommand } from '../../core/index.js';
+import { Git, initRepo } from '../../git/index.js';
+import type { InstanceView } from '../../mcp/index.js';
+import { createScriptedModelServer, type ScriptedModelServer } from '../../scripted-model/index.js';
+import type { RunStatus } from '../../supervisor/index.js';
+import { CliHarness, eventually } from '../../testing/cli-harness.js';
+
+/** Real Claude Code instances, driven by the scripted model; assertions go through the store and git. */
+const API_KEY = 'sk-ant-scripted-0123456789abcdefghijklmnop';
+const git = new Git();
+
+async function status(h: CliHarness, runId: string): Promise<RunStatus> {
+  const info = h.supervisorInfo()!;
+  const res = await fetch(`${info.url}/api/runs/${runId}`, {
+    headers: { authorization: `Bearer ${info.token}` },
+  });
+  return (await res.json()) as RunStatus;
+}
+
+describe('Claude Code end to end (real binary, scripted model)', () => {
+  const h = new CliHarness();
+  let model: ScriptedModelServer;
+  let repo: string;
+  const env = (): NodeJS.ProcessEnv => ({ ANTHROPIC_BASE_URL: model.url, ANTHROPIC_API_KEY: API_KEY });
+
+  before(async () => {
+    model = await createScriptedModelServer();
+    const dir = mkdtempSync(join(tmpdir(), 'tc-claude-repo-'));
+    h.track(dir);
+    repo = join(dir, 'repo');
+    await initRepo(repo, { 'README.md': '# sample\n' });
+  });
+  after(async () => {
+    await h.cleanup();
+    await model.close();
+  });
+
+  it('an Executive spawns a Manager, which spawns a Specialist that edits, commits and reports; the work lands on main', async () => {
+    const plan = {
+      managers: [
+        {
+          name: 'docs',
+          specialists: [
+            {
+              name: 'notes',
+              files: [{ path: 'docs/notes.md', content: '# Notes\n\nWritten by Claude Code.\n' }],
+              commit: 'docs: add notes',
+            },
+          ],
+        },
+      ],
+    };
+    const goal = `Write the project notes.\n\`\`\`plan\n${JSON.stringify(plan)}\n\`\`\``;
+    const started = await h.json<{ run: { id: string } }>(
+      ['run', goal, '--agent', 'claude', '--repo', repo, '--target', 'main'],
+      { env: env(), timeoutMs: 120_000 },
+    );
+    const runId = started.run.id;
+    const done = await eventually(
+      'the manager to be merged and terminated',
+      async () => {
+        const s = await status(h, runId);
+        const mgr = s.instances.find((i) => i.role === 'manager');
+        return s.quiescent && mgr?.state === 'terminated' ? s : null;
+      },
+      240_000,
+    );
+    const roles = done.instances.map((i) => `${i.role}:${i.agent}`).sort();
+    assert.deepEqual(roles, ['executive:claude', 'manager:claude', 'specialist:claude']);
+    const spec = done.instances.find((i) => i.role === 'specialist')!;
+    assert.ok(await git.isMerged(repo, spec.branch!, 'main'), 'the specialist’s commit is on main');
+    const file = await runCommand(['git', '-C', repo, 'show', 'main:docs/notes.md']);
+    assert.equal(file.stdout, '# Notes\n\nWritten by Claude Code.\n');
+    const messages = await h.json<Array<{ from: string; to: string; body: string; state: string }>>([
+      'messages',
+    ]);
+    const mgr = done.instances.find((i) => i.role === 'manager')!;
+    const exec = done.instances.find((i) => i.role === 'executive')!;
+    assert.ok(
+      messages.some(
+        (m) => m.from === spec.id && m.to === mgr.id && /^DONE/.test(m.body) && m.state === 'delivered',
+      ),
+    );
+    assert.ok(
+      messages.some(
+        (m) => m.from === mgr.id && m.to === exec.id && /^DONE/.test(m.body) && m.state === 'delivered',
+      ),
+    );
+    const live = (await h.json<InstanceView[]>(['ls'])).filter((i) => i.state !== 'terminated');
+    assert.deepEqual(
+      live.map((i) => i.id),
+      [exec.id],
+      'only the executive is still running',
+    );
+  });
+});
