@@ -1,12 +1,13 @@
 export type {
   ScriptedModelServer,
   ScriptedModelServerOptions,
+  RequestLogEntry,
   ScriptedMessage,
   StreamEvent,
 } from './server.js';
 export { createScriptedModelServer, streamEvents, estimateTokens } from './server.js';
 export type { NextTurnOptions } from './scenarios.js';
-export { nextTurn } from './scenarios.js';
+export { nextTurn, knobsOf, commitCommand } from './scenarios.js';
 export type { FileSpec, SpecialistPlan, ManagerPlan, OrgPlan } from './demo-plan.js';
 export { DEMO_PLAN } from './demo-plan.js';
 export {
@@ -15,7 +16,12 @@ export {
   extractFencedBlocks,
   extractJsonBlock,
   roleFromSystemPrompt,
+  scriptedKnobs,
+  stripClientMarkup,
 } from './prompt-formats.js';
+export type { ScriptedKnobs } from './prompt-formats.js';
+export type { SideRequest } from './side-requests.js';
+export { sideRequest } from './side-requests.js';
 export type {
   WireMessage,
   WireBlock,

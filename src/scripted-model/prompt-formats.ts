@@ -73,3 +73,113 @@ export function roleFromSystemPrompt(system: unknown): Role | string | undefined
   const m = ROLE_LINE.exec(text);
   return m?.[1]?.toLowerCase();
 }
+
+/** The text of a system prompt or message content: a string, or the `text` of each text block joined. */
+export function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((b: unknown) =>
+      b !== null && typeof b === 'object' && typeof (b as { text?: unknown }).text === 'string'
+        ? (b as { text: string }).text
+        : '',
+    )
+    .filter((t) => t !== '')
+    .join('\n');
+}
+
+const SYSTEM_REMINDER = /<system-reminder>[\s\S]*?<\/system-reminder>/g;
+const PASTED_TAG = /<\/?pasted_content(?:\s+id="[^"]*")?\s*>/g;
+const DELIVERED_HEADER = /^\[tmux-claude\] message \S+ from \S+ \([^)\n]*\):$/m;
+// A prompt typed while Claude Code is mid-turn reaches the model inside this wrapper, next to a tool result.
+const MID_TURN_LEAD = /^The user sent a new message while you were working:\n/;
+const MID_TURN_TAIL = /\n+This is how Claude Code surfaces messages the user sends mid-turn\b[\s\S]*$/;
+
+/**
+ * A user text as the author wrote it, without the markup Claude Code wraps around it: `<system-reminder>`
+ * blocks it adds for its own context (git status, attribution, …) are dropped unless they carry delivered
+ * tmux-claude messages (hook output can reach the model that way), the `<pasted_content id="…">` tags a
+ * bracketed paste is wrapped in are removed, and so is the wrapper around a prompt typed mid-turn ("The user
+ * sent a new message while you were working: …"). Texts from other clients come back unchanged.
+ */
+export function stripClientMarkup(text: string): string {
+  const out = text
+    .replace(SYSTEM_REMINDER, (block) => (DELIVERED_HEADER.test(block) ? block : ''))
+    .replace(PASTED_TAG, '')
+    .replace(MID_TURN_LEAD, '')
+    .replace(MID_TURN_TAIL, '');
+  return out === text ? text : out.trim();
+}
+
+const WORKTREE_LINE = /^[ \t]*Worktree:[ \t]*(\/\S.*?)[ \t]*$/m;
+const CWD_LINE = /^[ \t-]*Primary working directory:[ \t]*(\/\S.*?)[ \t]*$/m;
+
+/**
+ * The directory a specialist works in, for tools that need absolute paths (Claude Code's Write): the
+ * `Worktree: <abs path>` line of the role prompt, else Claude Code's `Primary working directory: <path>`
+ * environment line, searched in the given texts in order.
+ */
+export function workingDirectoryFrom(texts: readonly string[]): string | undefined {
+  for (const re of [WORKTREE_LINE, CWD_LINE]) {
+    for (const t of texts) {
+      const m = re.exec(t);
+      if (m?.[1]) return m[1];
+    }
+  }
+  return undefined;
+}
+
+/** Claude Code's working directory (its `Primary working directory: <path>` line), where Bash commands run. */
+export function claudeWorkingDirectoryFrom(texts: readonly string[]): string | undefined {
+  for (const t of texts) {
+    const m = CWD_LINE.exec(t);
+    if (m?.[1]) return m[1];
+  }
+  return undefined;
+}
+
+/** Test knobs a conversation can carry; see {@link scriptedKnobs}. */
+export interface ScriptedKnobs {
+  /** Wait this long before answering each request of the conversation (a slow model, for "busy" tests). */
+  delayMs?: number;
+  /** Before anything else, try to edit this file (relative to the working directory, or absolute). */
+  tryEdit?: string;
+  /** The tool tryEdit calls; default: Edit, else Write, else write_file, whichever is offered first, else Edit. */
+  tryTool?: 'Edit' | 'Write' | 'write_file';
+}
+
+const SCRIPTED_BLOCK = /```scripted(?![\w-])[ \t]*\r?\n?([\s\S]*?)\r?\n?[ \t]*```/g;
+
+/**
+ * The test knobs of a conversation: every fenced block tagged `scripted` holding a JSON object, e.g.
+ *
+ *     ```scripted
+ *     {"delayMs": 3000, "tryEdit": "README.md"}
+ *     ```
+ *
+ * (the JSON may also sit on the fence line: ```scripted {"delayMs": 3000}```). Later blocks override earlier
+ * ones field by field; fields of the wrong type and blocks that are not JSON objects are ignored.
+ */
+export function scriptedKnobs(texts: readonly string[]): ScriptedKnobs {
+  const knobs: ScriptedKnobs = {};
+  for (const t of texts) {
+    if (!t.includes('```scripted')) continue;
+    for (const m of t.matchAll(SCRIPTED_BLOCK)) {
+      let v: unknown;
+      try {
+        v = JSON.parse(m[1] ?? '');
+      } catch {
+        continue;
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
+      const o = v as Record<string, unknown>;
+      if (typeof o.delayMs === 'number' && Number.isFinite(o.delayMs) && o.delayMs >= 0) {
+        knobs.delayMs = Math.min(o.delayMs, 10 * 60_000);
+      }
+      if (typeof o.tryEdit === 'string' && o.tryEdit !== '') knobs.tryEdit = o.tryEdit;
+      if (o.tryTool === 'Edit' || o.tryTool === 'Write' || o.tryTool === 'write_file')
+        knobs.tryTool = o.tryTool;
+    }
+  }
+  return knobs;
+}

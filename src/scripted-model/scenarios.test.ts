@@ -1,9 +1,18 @@
 import { strict as assert } from 'node:assert';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { runCommand } from '../core/index.js';
 import { DEMO_PLAN } from './demo-plan.js';
 import { formatMessages } from '../prompts/index.js';
-import { extractJsonBlock, parseDeliveredMessages } from './prompt-formats.js';
-import { nextTurn } from './scenarios.js';
+import {
+  extractJsonBlock,
+  parseDeliveredMessages,
+  scriptedKnobs,
+  stripClientMarkup,
+} from './prompt-formats.js';
+import { commitCommand, nextTurn, shellQuote } from './scenarios.js';
 import type { ReplyBlock, ScriptedTurn, WireMessage, WireToolUseBlock } from './wire.js';
 
 function toolUses(turn: ScriptedTurn): WireToolUseBlock[] {
@@ -357,5 +366,242 @@ void describe('unknown situations', () => {
       textOf(nextTurn('specialist', [{ role: 'assistant', content: 'x' }])),
       /must end with a user message/,
     );
+  });
+});
+
+void describe('Claude Code mechanics in the scenarios', () => {
+  const worktree = '/home/u/.tmux-claude/worktrees/spec-1';
+  const claudeTools = ['Agent', 'Bash', 'Edit', 'Read', 'Write', 'mcp__tmux-claude__send'];
+  const context = [
+    `You are spec-1.\nRole: specialist\nWorktree: ${worktree}\n`,
+    `# Environment\n - Primary working directory: ${worktree}\n - Is a git repository: true\n`,
+  ];
+  const task = {
+    files: [
+      { path: 'src/a.js', content: 'a' },
+      { path: 'README.md', content: "it's b" },
+    ],
+    commit: "feat(a): add a, it's new",
+  };
+  // What Claude Code sends for a pasted prompt: its own reminders first, the paste wrapped in tags.
+  const first: WireMessage[] = [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: '<system-reminder>\n# gitStatus\nCurrent branch: main\n</system-reminder>' },
+        {
+          type: 'text',
+          text:
+            '\n\n<pasted_content id="5702">\nDo it\n```task\n' +
+            JSON.stringify(task) +
+            '\n```\n</pasted_content id="5702">\n',
+        },
+      ],
+    },
+  ];
+  const opts = { tools: claudeTools, context };
+
+  void test('a specialist writes with Write (absolute paths), commits with one Bash command, reports the sha', () => {
+    const t1 = nextTurn('specialist', first, opts);
+    assert.deepEqual(
+      toolUses(t1).map((u) => [u.name, u.input]),
+      [
+        ['Write', { file_path: `${worktree}/src/a.js`, content: 'a' }],
+        ['Write', { file_path: `${worktree}/README.md`, content: "it's b" }],
+      ],
+    );
+    let h = answer(first, t1, (c) => ({
+      text: `File created successfully at: ${String(c.input.file_path)}`,
+    }));
+    const t2 = nextTurn('specialist', h, opts);
+    assert.deepEqual(
+      toolUses(t2).map((u) => [u.name, u.input.command]),
+      [['Bash', "git add -A && git commit -q -m 'feat(a): add a, it'\\''s new' && git rev-parse HEAD"]],
+    );
+    assert.equal(typeof toolUses(t2)[0]?.input.description, 'string');
+    const sha = '9f2c1e0d5b9f2c1e0d5b9f2c1e0d5b9f2c1e0d5b';
+    h = answer(h, t2, () => ({ text: `${sha}\n` }));
+    const t3 = nextTurn('specialist', h, opts);
+    assert.deepEqual(
+      toolUses(t3).map((u) => [u.name, u.input]),
+      [['mcp__tmux-claude__send', { to: 'parent', text: `DONE ${sha}` }]],
+    );
+    h = answer(h, t3, () => ({ text: '{"messageId":"m","delivered":true}' }));
+    assert.equal(textOf(nextTurn('specialist', h, opts)), `Task complete: DONE ${sha}`);
+  });
+
+  void test('a Write refused because the file was not read is retried after a Read; a failed commit stops', () => {
+    const t1 = nextTurn('specialist', first, opts);
+    let h = answer(first, t1, (c) =>
+      String(c.input.file_path).endsWith('README.md')
+        ? { text: 'File has not been read yet. Read it first before writing to it.', isError: true }
+        : { text: 'ok' },
+    );
+    const t2 = nextTurn('specialist', h, opts);
+    assert.deepEqual(
+      toolUses(t2).map((u) => [u.name, u.input]),
+      [['Read', { file_path: `${worktree}/README.md` }]],
+    );
+    h = answer(h, t2, () => ({ text: '1\t# old' }));
+    const t3 = nextTurn('specialist', h, opts);
+    assert.deepEqual(
+      toolUses(t3).map((u) => [u.name, u.input]),
+      [['Write', { file_path: `${worktree}/README.md`, content: "it's b" }]],
+    );
+    h = answer(h, t3, () => ({ text: 'ok' }));
+    const t4 = nextTurn('specialist', h, opts);
+    assert.equal(toolUses(t4)[0]?.name, 'Bash');
+    h = answer(h, t4, () => ({ text: 'Exit code 1\nnothing to commit', isError: true }));
+    const t5 = nextTurn('specialist', h, opts);
+    assert.equal(t5.stop_reason, 'end_turn');
+    assert.match(textOf(t5), /Bash .*failed: Exit code 1/);
+  });
+
+  void test('Bash enters the worktree first when Claude Code runs elsewhere; paths may not leave it', () => {
+    const elsewhere = [context[0]!, '# Environment\n - Primary working directory: /srv/other\n'];
+    const t1 = nextTurn('specialist', first, { tools: claudeTools, context: elsewhere });
+    const h = answer(first, t1, () => ({ text: 'ok' }));
+    const t2 = nextTurn('specialist', h, { tools: claudeTools, context: elsewhere });
+    assert.match(String(toolUses(t2)[0]?.input.command), new RegExp(`^cd '${worktree}' && git add -A && `));
+
+    const escaping: WireMessage[] = [
+      { role: 'user', content: '```task\n{"files":[{"path":"../x.js","content":"x"}],"commit":"c"}\n```' },
+    ];
+    const t = nextTurn('specialist', escaping, opts);
+    assert.equal(t.stop_reason, 'end_turn');
+    assert.match(textOf(t), /task paths outside/);
+  });
+
+  void test('the executive reads its goal past Claude Code reminders and calls prefixed MCP tools', () => {
+    const goal: WireMessage[] = [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: '<system-reminder>\nAttribution for git commits\n</system-reminder>\n' },
+          { type: 'text', text: '<pasted_content id="1">\nShip the utilities\n</pasted_content id="1">' },
+        ],
+      },
+    ];
+    const tools = ['Read', 'mcp__tmux-claude__spawn', 'mcp__tmux-claude__merge_branch'];
+    let h = goal;
+    const t1 = nextTurn('executive', h, { tools });
+    assert.deepEqual(
+      toolUses(t1).map((u) => u.name),
+      ['mcp__tmux-claude__spawn', 'mcp__tmux-claude__spawn'],
+    );
+    h = answer(h, t1, spawnResult);
+    const [a] = spawnedIds(h) as [string];
+    h = prompt(h, nextTurn('executive', h, { tools }), done(a, 'manager', 'DONE manager text-utils'));
+    // Stop-hook feedback carries delivered messages the same way.
+    h[h.length - 1] = { role: 'user', content: `Stop hook feedback:\n${String(h.at(-1)?.content)}` };
+    assert.deepEqual(
+      toolUses(nextTurn('executive', h, { tools })).map((u) => [u.name, u.input]),
+      [['mcp__tmux-claude__merge_branch', { instance_id: a }]],
+    );
+  });
+
+  void test('tryEdit: an executive calls Edit even when not offered, then ends its turn quoting the error', () => {
+    const goal: WireMessage[] = [
+      { role: 'user', content: 'Plan it.\n```scripted\n{"tryEdit": "NOTES.md"}\n```' },
+    ];
+    const ctx = ['Role: executive', ' - Primary working directory: /repo'];
+    const tools = ['mcp__tmux-claude__spawn'];
+    const t1 = nextTurn('executive', goal, { tools, context: ctx });
+    assert.deepEqual(
+      toolUses(t1).map((u) => [u.name, u.input]),
+      [
+        [
+          'Edit',
+          {
+            file_path: '/repo/NOTES.md',
+            old_string: '',
+            new_string: 'edited by the scripted model (tryEdit knob)\n',
+          },
+        ],
+      ],
+    );
+    const error = '<tool_use_error>Error: No such tool available: Edit</tool_use_error>';
+    let h = answer(goal, t1, () => ({ text: error, isError: true }));
+    const t2 = nextTurn('executive', h, { tools, context: ctx });
+    assert.equal(t2.stop_reason, 'end_turn');
+    assert.equal(textOf(t2), `EDIT REFUSED: Edit /repo/NOTES.md: ${error}`);
+    // The next prompt goes on with the scenario.
+    h = prompt(h, t2, 'go on');
+    assert.equal(
+      toolUses(nextTurn('executive', h, { tools, context: ctx }))[0]?.name,
+      'mcp__tmux-claude__spawn',
+    );
+  });
+
+  void test('tryEdit picks Write, or the light runtime’s write_file, when offered; a success is reported', () => {
+    const goal: WireMessage[] = [{ role: 'user', content: '```scripted {"tryEdit": "x.md"}```' }];
+    const ctx = ['Role: manager\nWorktree: /wt'];
+    const viaWrite = nextTurn('manager', goal, { tools: ['Write', 'Read'], context: ctx });
+    assert.deepEqual(
+      toolUses(viaWrite).map((u) => [u.name, u.input.file_path]),
+      [['Write', '/wt/x.md']],
+    );
+    const viaLite = nextTurn('manager', goal, { tools: ['write_file', 'spawn'] });
+    assert.deepEqual(
+      toolUses(viaLite).map((u) => [u.name, u.input.path]),
+      [['write_file', 'x.md']],
+    );
+    const h = answer(goal, viaLite, () => ({ text: '{"ok":true}' }));
+    assert.match(
+      textOf(nextTurn('manager', h, { tools: ['write_file'] })),
+      /^EDIT ALLOWED: write_file x\.md/,
+    );
+  });
+});
+
+void describe('prompt helpers for Claude Code', () => {
+  void test('client markup is removed, delivered messages inside a reminder are kept', () => {
+    assert.equal(stripClientMarkup('plain <b>text</b>'), 'plain <b>text</b>');
+    assert.equal(stripClientMarkup('<system-reminder>\nctx\n</system-reminder>'), '');
+    assert.equal(stripClientMarkup('\n<pasted_content id="7">\nhi\n</pasted_content id="7">\n'), 'hi');
+    const delivered =
+      '<system-reminder>\n[tmux-claude] message m1 from a (manager):\nDONE x\n</system-reminder>';
+    assert.equal(parseDeliveredMessages(stripClientMarkup(delivered))[0]?.body.startsWith('DONE x'), true);
+    const midTurn =
+      'The user sent a new message while you were working:\n[tmux-claude] message m2 from b (specialist):\nDONE 1a2b\n\n' +
+      'This is how Claude Code surfaces messages the user sends mid-turn — within the running turn. Address it.';
+    assert.deepEqual(parseDeliveredMessages(stripClientMarkup(midTurn)), [
+      { messageId: 'm2', senderId: 'b', senderRole: 'specialist', body: 'DONE 1a2b' },
+    ]);
+  });
+
+  void test('scripted knobs: fenced or inline JSON, later blocks win, wrong types ignored', () => {
+    assert.deepEqual(scriptedKnobs(['```scripted\n{"delayMs": 3000}\n```']), { delayMs: 3000 });
+    assert.deepEqual(scriptedKnobs(['x ```scripted {"tryEdit":"a.md","tryTool":"Write"}``` y']), {
+      tryEdit: 'a.md',
+      tryTool: 'Write',
+    });
+    assert.deepEqual(
+      scriptedKnobs([
+        '```scripted\n{"delayMs": 1}\n```',
+        '```scripted\n{"delayMs": "slow", "tryEdit": 3}\n```',
+      ]),
+      { delayMs: 1 },
+    );
+    assert.deepEqual(scriptedKnobs(['```scripted-transcript\n[]\n```', '```scripted\nnot json\n```']), {});
+  });
+
+  void test('the commit command survives a real shell with quotes and paragraphs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tc-commit-cmd-'));
+    try {
+      const git = (...args: string[]) => runCommand(['git', '-C', dir, ...args]);
+      await git('init', '-q');
+      await git('config', 'user.email', 't@example.com');
+      await git('config', 'user.name', 'T');
+      await writeFile(join(dir, 'a.txt'), 'a\n');
+      const message = `fix: don't break on "quotes", $HOME or \`ticks\`\n\nSecond paragraph; it's fine.`;
+      const res = await runCommand(['bash', '-c', commitCommand(message)], { cwd: dir });
+      const sha = res.stdout.trim();
+      assert.match(sha, /^[0-9a-f]{40}$/);
+      assert.equal((await git('log', '-1', '--format=%B')).stdout.trim(), message);
+      assert.equal(shellQuote("it's"), "'it'\\''s'");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,18 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DEMO_PLAN, type ManagerPlan, type OrgPlan, type SpecialistPlan } from './demo-plan.js';
-import { extractJsonBlock, formatFencedBlock, parseDeliveredMessages } from './prompt-formats.js';
+import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { expandTranscripts } from './compaction.js';
+import {
+  extractJsonBlock,
+  formatFencedBlock,
+  parseDeliveredMessages,
+  scriptedKnobs,
+  stripClientMarkup,
+  workingDirectoryFrom,
+  claudeWorkingDirectoryFrom,
+  type ScriptedKnobs,
+} from './prompt-formats.js';
 import {
   blocksOf,
   isTextBlock,
@@ -20,6 +31,12 @@ export interface NextTurnOptions {
    * with `__<tool>` (Claude Code prefixes MCP tools as `mcp__<server>__<tool>`); otherwise by its bare name.
    */
   tools?: readonly string[];
+  /**
+   * Texts that describe the session without being part of the conversation: the system prompt and Claude
+   * Code's `system`-role messages. Read for the working directory (`Worktree:` / `Primary working
+   * directory:` lines) and for ```scripted knobs.
+   */
+  context?: readonly string[];
 }
 
 const FileSchema = z.object({ path: z.string().min(1), content: z.string() });
@@ -62,6 +79,8 @@ interface History {
   userTexts: UserText[];
   /** Failed tool results carried by the last message. */
   lastErrors: ToolCall[];
+  /** Index of the last assistant message (-1 when there is none). */
+  lastAssistantAt: number;
 }
 
 function bareToolName(name: string): string {
@@ -73,7 +92,9 @@ function analyse(messages: readonly WireMessage[]): History {
   const byId = new Map<string, ToolCall>();
   const userTexts: UserText[] = [];
   let lastErrors: ToolCall[] = [];
+  let lastAssistantAt = -1;
   messages.forEach((msg, at) => {
+    if (msg.role === 'assistant') lastAssistantAt = at;
     const isLast = at === messages.length - 1;
     for (const block of blocksOf(msg)) {
       if (msg.role === 'assistant' && isToolUseBlock(block)) {
@@ -90,11 +111,12 @@ function analyse(messages: readonly WireMessage[]): History {
         call.result = { text: toolResultText(block), isError: block.is_error === true };
         if (isLast && call.result.isError) lastErrors = [...lastErrors, call];
       } else if (msg.role === 'user' && isTextBlock(block)) {
-        userTexts.push({ at, text: block.text });
+        const clean = stripClientMarkup(block.text);
+        if (clean !== '') userTexts.push({ at, text: clean });
       }
     }
   });
-  return { calls, userTexts, lastErrors };
+  return { calls, userTexts, lastErrors, lastAssistantAt };
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {
@@ -212,7 +234,6 @@ function delegate(
     }
   }
 
-  const succeeded = (c: ToolCall): boolean => c.result !== undefined && !c.result.isError;
   const callsFor = (name: string, key: string, sender: string, after: number): ToolCall[] =>
     h.calls.filter((c) => c.name === name && c.input[key] === sender && c.at > after);
   const merged = new Set(
@@ -349,10 +370,125 @@ function manager(h: History, tools: ToolUses): ScriptedTurn {
 function commitSha(resultText: string): string | undefined {
   const commit = parseJsonObject(resultText)?.commit;
   if (typeof commit === 'string' && commit) return commit;
+  // `git rev-parse HEAD` prints the full sha last; prefer a full one over any shorter hex word.
+  const full = resultText.match(/\b[0-9a-f]{40}\b/g);
+  if (full) return full.at(-1);
   return /\b[0-9a-f]{7,40}\b/.exec(resultText)?.[0];
 }
 
-function specialist(h: History, tools: ToolUses): ScriptedTurn {
+/** A word quoted for a POSIX shell: single quotes, with each `'` written as `'\''`. */
+export function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The one Bash command a specialist under Claude Code commits with: stage everything, commit quietly, print
+ * the new sha. A message with blank lines becomes one `-m` per paragraph (git joins them with blank lines),
+ * so the command itself needs no newline between paragraphs.
+ */
+export function commitCommand(message: string, cd?: string): string {
+  const paragraphs = message
+    .split(/\r?\n[ \t]*\r?\n/)
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const flags = (paragraphs.length > 0 ? paragraphs : [message]).map((p) => `-m ${shellQuote(p)}`);
+  const commit = `git add -A && git commit -q ${flags.join(' ')} && git rev-parse HEAD`;
+  return cd ? `cd ${shellQuote(cd)} && ${commit}` : commit;
+}
+
+/** Claude Code refuses to overwrite an existing file that was not Read earlier in the session. */
+function needsReadFirst(errorText: string): boolean {
+  return /has not been read yet|read it first/i.test(errorText);
+}
+
+/** `path` resolved under `root`, or undefined when it would leave it (`..`, another absolute path). */
+function underRoot(root: string, path: string): string | undefined {
+  const abs = isAbsolute(path) ? normalize(path) : join(root, path);
+  const rel = relative(root, abs);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
+  return abs;
+}
+
+/** What a scenario knows about the session besides the conversation. */
+interface Env {
+  offered: readonly string[] | undefined;
+  workdir: string | undefined;
+  /** Where Claude Code runs Bash commands, when it says. */
+  shellDir: string | undefined;
+  knobs: ScriptedKnobs;
+}
+
+function offers(env: Env, name: string): boolean {
+  return env.offered?.some((t) => t === name || t.endsWith(`__${name}`)) ?? false;
+}
+
+/**
+ * Under Claude Code: the light runtime's write_file/git_commit are absent, Claude's own Write and Bash are
+ * offered. Claude's Write takes absolute paths, so the files go under the worktree (or working directory).
+ */
+function usesClaudeTools(env: Env): boolean {
+  return env.offered !== undefined && !offers(env, 'write_file') && offers(env, 'Write');
+}
+
+function succeeded(c: ToolCall): boolean {
+  return c.result !== undefined && !c.result.isError;
+}
+
+/** The Write/Read calls still needed for the task's files under Claude Code, or a turn that stops. */
+function claudeWrites(
+  since: readonly ToolCall[],
+  files: readonly { path: string; content: string }[],
+  env: Env,
+  tools: ToolUses,
+): ScriptedTurn | undefined {
+  const root = env.workdir;
+  if (!root) {
+    return endTurn(
+      'Scripted model (specialist): no working directory: the system prompt needs a "Worktree: <abs path>" ' +
+        'line (or Claude Code\'s "Primary working directory: <path>").',
+    );
+  }
+  const targets = files.map((f) => ({ ...f, abs: underRoot(root, f.path) }));
+  const outside = targets.filter((t) => t.abs === undefined);
+  if (outside.length > 0) {
+    return endTurn(
+      `Scripted model (specialist): task paths outside ${root}: ${outside.map((t) => t.path).join(', ')}`,
+    );
+  }
+  const writing: string[] = [];
+  const reading: string[] = [];
+  for (const t of targets) {
+    const abs = t.abs as string;
+    const writes = since.filter((c) => c.name === 'Write' && c.input.file_path === abs);
+    if (writes.some(succeeded)) continue;
+    const refused = writes.filter((c) => c.result?.isError === true && needsReadFirst(c.result.text));
+    const lastRefused = refused.at(-1);
+    if (refused.length >= 2) {
+      return endTurn(
+        `Stopping (specialist): Write ${abs} was refused again after reading it: ` +
+          truncate(lastRefused?.result?.text ?? '', 300),
+      );
+    }
+    const readSince = since.some(
+      (c) => c.name === 'Read' && c.input.file_path === abs && c.at > (lastRefused?.at ?? -1),
+    );
+    if (lastRefused && !readSince) {
+      tools.add('Read', { file_path: abs });
+      reading.push(t.path);
+    } else {
+      tools.add('Write', { file_path: abs, content: t.content });
+      writing.push(t.path);
+    }
+  }
+  if (tools.count === 0) return undefined;
+  const parts = [
+    reading.length ? `Reading ${plural(reading.length, 'existing file')} first: ${reading.join(', ')}.` : '',
+    writing.length ? `Writing ${plural(writing.length, 'file')}: ${writing.join(', ')}.` : '',
+  ];
+  return tools.turn(parts.filter(Boolean).join(' '));
+}
+
+function specialist(h: History, tools: ToolUses, env: Env): ScriptedTurn {
   const block = lastJsonBlock(h.userTexts, 'task');
   if (!block) {
     return endTurn(
@@ -367,25 +503,48 @@ function specialist(h: History, tools: ToolUses): ScriptedTurn {
     );
   }
   const task = parsed.data;
+  const claude = usesClaudeTools(env);
   // Only calls made since the latest task count, so a specialist handed a new task does it afresh.
   const since = h.calls.filter((c) => c.at > block.at);
-  const commit = since.filter((c) => c.name === 'git_commit').at(-1);
+  const commit = since
+    .filter((c) =>
+      claude
+        ? c.name === 'Bash' && typeof c.input.command === 'string' && c.input.command.includes('git commit')
+        : c.name === 'git_commit',
+    )
+    .at(-1);
   const report = since.filter((c) => c.name === 'send').at(-1);
 
-  if (!since.some((c) => c.name === 'write_file') && task.files.length > 0) {
+  if (!commit && claude) {
+    const writes = claudeWrites(since, task.files, env, tools);
+    if (writes) return writes;
+  } else if (!commit && !since.some((c) => c.name === 'write_file') && task.files.length > 0) {
     for (const f of task.files) tools.add('write_file', { path: f.path, content: f.content });
     return tools.turn(
       `Writing ${plural(task.files.length, 'file')}: ${task.files.map((f) => f.path).join(', ')}.`,
     );
   }
   if (!commit) {
-    tools.add('git_commit', { message: task.commit });
+    if (claude) {
+      // Bash runs in Claude Code's working directory; a worktree elsewhere is entered first.
+      const cd =
+        env.workdir && env.shellDir && resolve(env.workdir) !== resolve(env.shellDir)
+          ? env.workdir
+          : undefined;
+      tools.add('Bash', {
+        command: commitCommand(task.commit, cd),
+        description: 'Commit the task files and print the commit id',
+      });
+    } else {
+      tools.add('git_commit', { message: task.commit });
+    }
     return tools.turn(`Committing: ${task.commit}`);
   }
   const sha = commit.result ? commitSha(commit.result.text) : undefined;
   if (!sha) {
     return endTurn(
-      `Stopping (specialist): git_commit returned no commit sha: ${truncate(commit.result?.text ?? '', 300)}`,
+      `Stopping (specialist): ${claude ? 'git commit' : 'git_commit'} returned no commit sha: ` +
+        truncate(commit.result?.text ?? '', 300),
     );
   }
   if (!report) {
@@ -393,6 +552,46 @@ function specialist(h: History, tools: ToolUses): ScriptedTurn {
     return tools.turn(`Committed ${sha}; reporting to my parent.`);
   }
   return endTurn(`Task complete: DONE ${sha}`);
+}
+
+const EDIT_TOOLS = ['Edit', 'Write', 'write_file'] as const;
+
+/**
+ * The `tryEdit` knob (role-enforcement tests): before its scenario, the role tries to edit a file — with
+ * Claude's Edit, else Write, else the light runtime's write_file, whichever is offered first; when none is
+ * offered (Claude Code drops disallowed tools from the list) it calls Edit by name anyway. On the result it
+ * ends its turn: `EDIT REFUSED: <tool> <path>: <error>` or `EDIT ALLOWED: <tool> <path>: <result>`. Later
+ * turns go on with the role's scenario. Undefined when the knob is absent or the attempt is over.
+ */
+function tryEdit(h: History, tools: ToolUses, env: Env): ScriptedTurn | undefined {
+  const target = env.knobs.tryEdit;
+  if (!target) return undefined;
+  const abs = isAbsolute(target) ? target : env.workdir ? join(env.workdir, target) : undefined;
+  const attempt = h.calls.find(
+    (c) =>
+      (EDIT_TOOLS as readonly string[]).includes(c.name) &&
+      (c.input.file_path === abs || c.input.file_path === target || c.input.path === target),
+  );
+  if (!attempt) {
+    const tool = env.knobs.tryTool ?? EDIT_TOOLS.find((t) => offers(env, t)) ?? 'Edit';
+    const content = 'edited by the scripted model (tryEdit knob)\n';
+    if (tool === 'write_file') tools.add('write_file', { path: target, content });
+    else if (tool === 'Write') tools.add('Write', { file_path: abs ?? target, content });
+    else tools.add('Edit', { file_path: abs ?? target, old_string: '', new_string: content });
+    return tools.turn(`Trying to edit ${target} with ${tool} (scripted tryEdit knob).`);
+  }
+  if (!attempt.result || attempt.at !== h.lastAssistantAt) return undefined;
+  const where = `${attempt.name} ${String(attempt.input.file_path ?? attempt.input.path)}`;
+  const result = truncate(attempt.result.text, 1000);
+  return endTurn(
+    attempt.result.isError ? `EDIT REFUSED: ${where}: ${result}` : `EDIT ALLOWED: ${where}: ${result}`,
+  );
+}
+
+/** The ```scripted knobs of a conversation (its user texts) and its context texts. */
+export function knobsOf(messages: readonly WireMessage[], context: readonly string[] = []): ScriptedKnobs {
+  const h = analyse(expandTranscripts(messages));
+  return scriptedKnobs([...context, ...h.userTexts.map((t) => t.text)]);
 }
 
 /**
@@ -415,15 +614,29 @@ export function nextTurn(
         '"Role: executive|manager|specialist".',
     );
   }
-  const h = analyse(messages);
-  if (h.lastErrors.length > 0) return reportErrors(role, h.lastErrors);
+  // A conversation compacted by Claude Code carries its earlier messages in a transcript block.
+  const h = analyse(expandTranscripts(messages));
+  const context = opts.context ?? [];
+  const env: Env = {
+    offered: opts.tools,
+    workdir: workingDirectoryFrom(context),
+    shellDir: claudeWorkingDirectoryFrom(context),
+    knobs: scriptedKnobs([...context, ...h.userTexts.map((t) => t.text)]),
+  };
   const tools = new ToolUses(messages, opts.tools);
+  const attempt = tryEdit(h, tools, env);
+  if (attempt) return attempt;
+  // A Write refused because the file was not read first is handled by the specialist (Read, then Write).
+  const errors = h.lastErrors.filter(
+    (c) => !(role === 'specialist' && c.name === 'Write' && needsReadFirst(c.result?.text ?? '')),
+  );
+  if (errors.length > 0) return reportErrors(role, errors);
   switch (role) {
     case 'executive':
       return executive(h, tools);
     case 'manager':
       return manager(h, tools);
     case 'specialist':
-      return specialist(h, tools);
+      return specialist(h, tools, env);
   }
 }

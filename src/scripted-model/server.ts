@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { asError, silentLogger, TmuxClaudeError, type Logger } from '../core/index.js';
-import { roleFromSystemPrompt } from './prompt-formats.js';
-import { nextTurn } from './scenarios.js';
-import type { ReplyBlock, ScriptedTurn, WireMessage } from './wire.js';
+import { roleFromSystemPrompt, textOf } from './prompt-formats.js';
+import { knobsOf, nextTurn } from './scenarios.js';
+import { sideRequest } from './side-requests.js';
+import type { ReplyBlock, ScriptedTurn, WireBlock, WireMessage } from './wire.js';
 
 /** Options of {@link createScriptedModelServer}. */
 export interface ScriptedModelServerOptions {
@@ -12,9 +13,14 @@ export interface ScriptedModelServerOptions {
   port?: number;
   /** Only loopback: the server has no authentication. */
   host?: '127.0.0.1';
-  /** Fault knob: wait this long before answering each request (a slow model). */
+  /**
+   * Fault knob: wait this long before answering each request (a slow model). A conversation's own
+   * ```scripted {"delayMs": N} knob overrides it for that conversation's requests.
+   */
   delayMs?: number;
   logger?: Logger;
+  /** Called with every request the server receives, once classified (for request logs in tests). */
+  onRequest?: (entry: RequestLogEntry) => void;
 }
 
 /** A running scripted model. Owns its listening socket until `close()`. */
@@ -42,7 +48,7 @@ export interface ScriptedMessage {
   model: string;
   content: ReplyBlock[];
   stop_reason: ScriptedTurn['stop_reason'];
-  stop_sequence: null;
+  stop_sequence: string | null;
   usage: {
     input_tokens: number;
     output_tokens: number;
@@ -64,9 +70,9 @@ function chunks(text: string, size: number): string[] {
 }
 
 /**
- * The SSE sequence the real API sends for a message: message_start, per block content_block_start /
- * content_block_delta (text_delta or input_json_delta, in chunks) / content_block_stop, message_delta with the
- * stop reason and output usage, message_stop.
+ * The SSE sequence the real API sends for a message: message_start (usage with input and cache token counts),
+ * ping, per block content_block_start / content_block_delta (text_delta or input_json_delta, in chunks) /
+ * content_block_stop, message_delta with the stop reason and the final usage, message_stop.
  */
 export function streamEvents(msg: ScriptedMessage): StreamEvent[] {
   const events: StreamEvent[] = [
@@ -82,6 +88,7 @@ export function streamEvents(msg: ScriptedMessage): StreamEvent[] {
         },
       },
     },
+    { event: 'ping', data: { type: 'ping' } },
   ];
   msg.content.forEach((block, index) => {
     if (block.type === 'text') {
@@ -121,8 +128,8 @@ export function streamEvents(msg: ScriptedMessage): StreamEvent[] {
     event: 'message_delta',
     data: {
       type: 'message_delta',
-      delta: { stop_reason: msg.stop_reason, stop_sequence: null },
-      usage: { output_tokens: msg.usage.output_tokens },
+      delta: { stop_reason: msg.stop_reason, stop_sequence: msg.stop_sequence },
+      usage: { ...msg.usage },
     },
   });
   events.push({ event: 'message_stop', data: { type: 'message_stop' } });
@@ -157,14 +164,33 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** A message as clients send it: Claude Code also sends `system`-role messages (environment context). */
+interface RequestMessage {
+  role: string;
+  content: string | WireBlock[];
+}
+
+/** The fields the server reads; any other top-level field (thinking, metadata, …) is accepted and ignored. */
 interface MessagesRequest {
   model?: unknown;
   system?: unknown;
-  messages: WireMessage[];
+  messages: RequestMessage[];
   tools?: unknown;
   stream?: unknown;
+  max_tokens?: unknown;
+  stop_sequences?: unknown;
+  output_config?: unknown;
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * Checks the shape the server relies on and nothing more: a well-formed request from any client (Claude
+ * Code's `system`-role messages, thinking/image/document/server-tool blocks, extra top-level fields) passes.
+ * Returns the request, or an error message that names the offending field.
+ */
 function parseRequest(raw: string): MessagesRequest | string {
   let body: unknown;
   try {
@@ -172,18 +198,25 @@ function parseRequest(raw: string): MessagesRequest | string {
   } catch {
     return 'request body is not valid JSON';
   }
-  if (body === null || typeof body !== 'object') return 'request body must be a JSON object';
-  const messages = (body as { messages?: unknown }).messages;
+  if (!isObject(body)) return 'request body must be a JSON object';
+  const { messages, system, tools } = body;
   if (!Array.isArray(messages)) return 'messages: expected an array';
   for (const [i, m] of messages.entries()) {
-    const ok =
-      m !== null &&
-      typeof m === 'object' &&
-      ((m as WireMessage).role === 'user' || (m as WireMessage).role === 'assistant') &&
-      (typeof (m as WireMessage).content === 'string' || Array.isArray((m as WireMessage).content));
-    if (!ok) return `messages.${i}: expected {role: "user"|"assistant", content: string|array}`;
+    if (!isObject(m)) return `messages.${i}: expected an object {role, content}`;
+    if (typeof m.role !== 'string') return `messages.${i}.role: expected a string`;
+    if (typeof m.content === 'string') continue;
+    if (!Array.isArray(m.content)) return `messages.${i}.content: expected a string or an array of blocks`;
+    for (const [j, b] of m.content.entries()) {
+      if (!isObject(b) || typeof b.type !== 'string') {
+        return `messages.${i}.content.${j}: expected a content block with a string "type"`;
+      }
+    }
   }
-  return body as MessagesRequest;
+  if (system !== undefined && typeof system !== 'string' && !Array.isArray(system)) {
+    return 'system: expected a string or an array of text blocks';
+  }
+  if (tools !== undefined && !Array.isArray(tools)) return 'tools: expected an array';
+  return body as unknown as MessagesRequest;
 }
 
 function offeredToolNames(tools: unknown): string[] {
@@ -193,18 +226,65 @@ function offeredToolNames(tools: unknown): string[] {
     .filter((n): n is string => typeof n === 'string');
 }
 
-/** Answers one Messages request; a scenario bug becomes a text reply, never a crash or a 500. */
-function scriptedReply(req: MessagesRequest): ScriptedMessage {
-  const role = roleFromSystemPrompt(req.system);
-  let turn: ScriptedTurn;
+/** The user/assistant turns of a request; Claude Code's `system`-role messages are context, not turns. */
+function conversationOf(req: MessagesRequest): WireMessage[] {
+  return req.messages.filter((m): m is WireMessage => m.role === 'user' || m.role === 'assistant');
+}
+
+/** The system prompt and the text of every `system`-role message. */
+function contextOf(req: MessagesRequest): string[] {
+  return [
+    textOf(req.system),
+    ...req.messages.filter((m) => m.role === 'system').map((m) => textOf(m.content)),
+  ].filter((t) => t !== '');
+}
+
+/** How the server classified a request, for logs and tests. */
+export interface RequestLogEntry {
+  method: string;
+  /** Path and query as received, e.g. `/v1/messages?beta=true`. */
+  url: string;
+  /** The parsed JSON body, the raw text when it is not JSON, or null without a body. */
+  body: unknown;
+  /**
+   * `scenario:<role>` for a role's conversation, a Claude Code side request's name (see side-requests.ts),
+   * `count_tokens`, `invalid` (answered 400) or `not_found` (404).
+   */
+  kind: string;
+  /** The scripted answer, for POST /v1/messages requests that got one. */
+  reply?: ScriptedTurn;
+}
+
+/** A scripted turn, and how long to wait before sending it. */
+interface Decision {
+  kind: string;
+  turn: ScriptedTurn;
+  /** From a ```scripted {"delayMs"} knob of the conversation; undefined without one. */
+  delayMs?: number;
+}
+
+/** Decides one Messages request; a scenario bug becomes a text reply, never a crash or a 500. */
+function decide(req: MessagesRequest): Decision {
+  const side = sideRequest(req);
+  if (side) return side;
+  const context = contextOf(req);
+  const role = roleFromSystemPrompt(context.join('\n'));
+  const conversation = conversationOf(req);
   try {
-    turn = nextTurn(role, req.messages, { tools: offeredToolNames(req.tools) });
+    const turn = nextTurn(role, conversation, { tools: offeredToolNames(req.tools), context });
+    const { delayMs } = knobsOf(conversation, context);
+    return { kind: `scenario:${role ?? 'unknown'}`, turn, ...(delayMs !== undefined ? { delayMs } : {}) };
   } catch (err) {
-    turn = {
+    const turn: ScriptedTurn = {
       content: [{ type: 'text', text: `Scripted model: internal error: ${asError(err).message}` }],
       stop_reason: 'end_turn',
     };
+    return { kind: `scenario:${role ?? 'unknown'}`, turn };
   }
+}
+
+/** The Messages API response for a scripted turn. */
+function toMessage(req: MessagesRequest, turn: ScriptedTurn): ScriptedMessage {
   const prompt = JSON.stringify({ system: req.system ?? '', messages: req.messages, tools: req.tools ?? [] });
   const output = JSON.stringify(turn.content);
   return {
@@ -214,7 +294,7 @@ function scriptedReply(req: MessagesRequest): ScriptedMessage {
     model: typeof req.model === 'string' ? req.model : 'scripted',
     content: turn.content,
     stop_reason: turn.stop_reason,
-    stop_sequence: null,
+    stop_sequence: turn.stop_sequence ?? null,
     usage: {
       input_tokens: estimateTokens(prompt),
       output_tokens: estimateTokens(output),
@@ -224,8 +304,17 @@ function scriptedReply(req: MessagesRequest): ScriptedMessage {
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when the client goes away (an interrupted turn, the server closing). */
+function sleepUnlessClosed(ms: number, res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      res.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    res.once('close', done);
+  });
 }
 
 /**
@@ -241,26 +330,38 @@ export async function createScriptedModelServer(
   let requests = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '');
-    if (req.method === 'GET' && (path === '' || path === '/health')) {
+    const url = req.url ?? '/';
+    const method = req.method ?? '';
+    // Claude Code appends `?beta=true`; the query is ignored.
+    const path = new URL(url, 'http://localhost').pathname.replace(/\/+$/, '');
+    if (method === 'GET' && (path === '' || path === '/health')) {
       sendJson(res, 200, { ok: true, requests });
       return;
     }
-    if (req.method !== 'POST' || (path !== '/v1/messages' && path !== '/v1/messages/count_tokens')) {
-      sendError(
-        res,
-        404,
-        'not_found_error',
-        `${req.method ?? ''} ${path} is not served by the scripted model`,
-      );
+    if (method !== 'POST' || (path !== '/v1/messages' && path !== '/v1/messages/count_tokens')) {
+      // Claude Code probes `HEAD /api/hello` unless CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC is set.
+      opts.onRequest?.({ method, url, body: null, kind: 'not_found' });
+      sendError(res, 404, 'not_found_error', `${method} ${path} is not served by the scripted model`);
       return;
     }
-    const parsed = parseRequest(await readBody(req));
+    const raw = await readBody(req);
+    const parsed = parseRequest(raw);
     if (typeof parsed === 'string') {
+      if (opts.onRequest) {
+        let body: unknown = raw;
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          // logged as text
+        }
+        opts.onRequest({ method, url, body, kind: 'invalid' });
+      }
+      log.warn({ url, error: parsed }, 'scripted model refused a malformed request');
       sendError(res, 400, 'invalid_request_error', parsed);
       return;
     }
     if (path === '/v1/messages/count_tokens') {
+      opts.onRequest?.({ method, url, body: parsed, kind: 'count_tokens' });
       const all = JSON.stringify({
         system: parsed.system ?? '',
         messages: parsed.messages,
@@ -270,15 +371,21 @@ export async function createScriptedModelServer(
       return;
     }
     requests += 1;
-    const msg = scriptedReply(parsed);
-    log.debug({ role: roleFromSystemPrompt(parsed.system), stop: msg.stop_reason }, 'scripted reply');
-    if (delayMs > 0) await sleep(delayMs);
-    if (res.destroyed) return;
+    const decision = decide(parsed);
+    opts.onRequest?.({ method, url, body: parsed, kind: decision.kind, reply: decision.turn });
+    const msg = toMessage(parsed, decision.turn);
+    log.debug({ kind: decision.kind, stop: msg.stop_reason }, 'scripted reply');
+    const wait = decision.delayMs ?? delayMs;
+    if (wait > 0) await sleepUnlessClosed(wait, res);
+    if (res.destroyed || res.writableEnded || req.socket.destroyed) return;
+    const headers = { 'request-id': `req_${msg.id.slice('msg_scripted_'.length)}` };
     if (parsed.stream !== true) {
+      res.setHeader('request-id', headers['request-id']);
       sendJson(res, 200, msg);
       return;
     }
     res.writeHead(200, {
+      ...headers,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       connection: 'keep-alive',

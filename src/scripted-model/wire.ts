@@ -40,12 +40,14 @@ export interface WireMessage {
 /** A block the scripted model emits in its reply. */
 export type ReplyBlock = WireTextBlock | WireToolUseBlock;
 
-export type StopReason = 'end_turn' | 'tool_use';
+export type StopReason = 'end_turn' | 'tool_use' | 'stop_sequence' | 'max_tokens';
 
 /** One scripted assistant reply, before ids and usage are attached. */
 export interface ScriptedTurn {
   content: ReplyBlock[];
   stop_reason: StopReason;
+  /** The stop sequence that ended the reply, with stop_reason "stop_sequence". */
+  stop_sequence?: string;
 }
 
 export function isTextBlock(b: WireBlock): b is WireTextBlock {
