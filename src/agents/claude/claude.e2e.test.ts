@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -98,4 +98,74 @@ describe('Claude Code end to end (real binary, scripted model)', () => {
       'only the executive is still running',
     );
   });
+
+  it('refuses an Executive that tries to edit a file: Claude Code does not offer Edit to it', async () => {
+    const goal =
+      'Fix the README yourself.\n```scripted {"tryEdit": "README.md"}```\n```plan\n{"managers":[]}\n```';
+    const started = await h.json<{ run: { id: string }; executive: { id: string } }>(
+      ['run', goal, '--agent', 'claude', '--repo', repo],
+      { env: env(), timeoutMs: 120_000 },
+    );
+    await eventually(
+      'the executive to finish its turn',
+      async () => (await status(h, started.run.id)).quiescent,
+      120_000,
+    );
+    assert.equal(
+      (await runCommand(['git', '-C', repo, 'status', '--porcelain'])).stdout,
+      '',
+      'nothing was edited',
+    );
+    const transcript = await claudeTranscript(h, started.executive.id);
+    assert.match(transcript, /EDIT REFUSED: Edit/);
+    assert.match(transcript, /No such tool available: Edit/);
+  });
+
+  it('delivers a long multi-line message to a busy Claude Code instance at its next Stop, confirmed', async () => {
+    const goal = 'Think slowly.\n```scripted {"delayMs": 4000}```\n```plan\n{"managers":[]}\n```';
+    const started = await h.json<{ run: { id: string }; executive: { id: string } }>(
+      ['run', goal, '--agent', 'claude', '--repo', repo],
+      { env: env(), timeoutMs: 120_000 },
+    );
+    const execId = started.executive.id;
+    await eventually('the executive to be busy with its goal', async () => {
+      const i = (await h.json<InstanceView[]>(['ls'])).find((x) => x.id === execId);
+      return i?.state === 'busy';
+    });
+    const text = Array.from({ length: 120 }, (_, n) => `line ${n}: "quoted" $HOME \`cmd\` ; done`).join('\n');
+    const sent = await h.json<{ messageId: string; delivered: boolean }>(
+      ['send', execId, text, '--timeout', '120'],
+      {
+        timeoutMs: 180_000,
+      },
+    );
+    assert.equal(sent.delivered, true);
+    const log = (await h.run(['log', '--json', '--instance', execId])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; data: { to?: string; messageId?: string } });
+    const deliveredAt = log.findIndex(
+      (e) => e.kind === 'message.delivered' && e.data.messageId === sent.messageId,
+    );
+    assert.ok(deliveredAt > 0);
+    const before = log.slice(0, deliveredAt).filter((e) => e.kind === 'instance.state');
+    assert.equal(
+      before.at(-1)?.data.to,
+      'busy',
+      'handed over while the agent was still in its turn (Stop hook)',
+    );
+    assert.match(await claudeTranscript(h, execId), new RegExp(sent.messageId));
+  });
 });
+
+/** Claude Code's own session transcript of an instance (its private config dir), as text. */
+async function claudeTranscript(h: CliHarness, id: string): Promise<string> {
+  const root = join(h.home, 'instances', id, 'claude-config', 'projects');
+  const out: string[] = [];
+  for (const dir of readdirSync(root)) {
+    for (const f of readdirSync(join(root, dir))) {
+      if (f.endsWith('.jsonl')) out.push(readFileSync(join(root, dir, f), 'utf8'));
+    }
+  }
+  return out.join('\n');
+}
