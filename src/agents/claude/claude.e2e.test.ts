@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { spawnSync } from 'node:child_process';
 import { runCommand } from '../../core/index.js';
 import { Git, initRepo } from '../../git/index.js';
 import type { InstanceView } from '../../mcp/index.js';
@@ -116,8 +119,11 @@ describe('Claude Code end to end (real binary, scripted model)', () => {
       '',
       'nothing was edited',
     );
-    const transcript = await claudeTranscript(h, started.executive.id);
-    assert.match(transcript, /EDIT REFUSED: Edit/);
+    // Claude Code writes its transcript file a moment after the turn ends.
+    const transcript = await eventually('the refusal in the transcript', async () => {
+      const t = await claudeTranscript(h, started.executive.id);
+      return /EDIT REFUSED: Edit/.test(t) ? t : null;
+    });
     assert.match(transcript, /No such tool available: Edit/);
   });
 
@@ -156,6 +162,48 @@ describe('Claude Code end to end (real binary, scripted model)', () => {
     );
     assert.match(await claudeTranscript(h, execId), new RegExp(sent.messageId));
   });
+
+  it('shows a specialist stuck on a permission dialog as blocked and tells its parent', async () => {
+    const goal = 'Stay idle.\n```plan\n{"managers":[]}\n```';
+    const started = await h.json<{ run: { id: string }; executive: { id: string; tmuxSession: string } }>(
+      ['run', goal, '--agent', 'claude', '--repo', repo],
+      { env: env(), timeoutMs: 120_000 },
+    );
+    const outside = join(mkdtempSync(join(tmpdir(), 'tc-outside-')), 'x.txt');
+    h.track(dirname(outside));
+    const exec = await mcpAs(h, started.executive.tmuxSession);
+    try {
+      const res = await exec.callTool({
+        name: 'spawn',
+        arguments: {
+          role: 'specialist',
+          name: 'outsider',
+          prompt: `Write outside your worktree.\n\`\`\`scripted {"tryEdit": ${JSON.stringify(outside)}, "tryTool": "Write"}\`\`\``,
+        },
+      });
+      assert.equal(res.isError, undefined, JSON.stringify(res.content));
+      const spec = JSON.parse((res.content as Array<{ text: string }>)[0]!.text) as { id: string };
+      const blocked = await eventually(
+        'the specialist to be blocked on the dialog',
+        async () => {
+          const i = (await h.json<InstanceView[]>(['ls'])).find((x) => x.id === spec.id);
+          return i?.state === 'blocked' ? i : null;
+        },
+        60_000,
+      );
+      assert.match(blocked.error ?? '', /blocked on a dialog/);
+      assert.ok(!existsSync(outside), 'nothing was written outside the worktree');
+      const messages = await h.json<Array<{ from: string; to: string; body: string }>>(['messages']);
+      assert.ok(
+        messages.some(
+          (m) => m.from === 'supervisor' && m.to === started.executive.id && m.body.includes(spec.id),
+        ),
+        'the parent is told',
+      );
+    } finally {
+      await exec.close();
+    }
+  });
 });
 
 /** Claude Code's own session transcript of an instance (its private config dir), as text. */
@@ -168,4 +216,23 @@ async function claudeTranscript(h: CliHarness, id: string): Promise<string> {
     }
   }
   return out.join('\n');
+}
+
+/** An MCP client acting as the instance in `session` (its token read from the tmux session's environment). */
+async function mcpAs(h: CliHarness, session: string): Promise<Client> {
+  const r = spawnSync(
+    'tmux',
+    ['-L', h.paths.tmuxSocket, 'show-environment', '-t', `=${session}`, 'TMUX_CLAUDE_TOKEN'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const token = r.stdout.trim().split('=').slice(1).join('=');
+  const client = new Client({ name: 'test', version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${h.supervisorInfo()!.url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
 }
