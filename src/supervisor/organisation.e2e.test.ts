@@ -386,6 +386,47 @@ describe('messages and roles against live agents', () => {
     }
   });
 
+  it('takes progress from an agent’s todo-list hook and rolls it up in get_progress and ls', async () => {
+    const url = h.supervisorInfo()!.url;
+    const token = tokenOf(h, execSession);
+    const res = await fetch(`${url}/hooks/PostToolUse`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        hook_event_name: 'PostToolUse',
+        tool_name: 'TodoWrite',
+        tool_input: {
+          todos: [
+            { content: 'plan', status: 'completed' },
+            { content: 'delegate', status: 'in_progress' },
+            { content: 'merge', status: 'pending' },
+            { content: 'report', status: 'pending' },
+          ],
+        },
+      }),
+    });
+    assert.equal(res.status, 200);
+    const exec = (await h.json<InstanceView[]>(['ls'])).find((i) => i.id === execId)!;
+    assert.deepEqual(
+      { percent: exec.progress?.percent, note: exec.progress?.note },
+      { percent: 25, note: 'delegate' },
+    );
+    assert.match((await h.run(['ls'])).stdout, /25% delegate/);
+    const client = await mcpClient(url, token);
+    try {
+      const report = JSON.parse(
+        resultText(await client.callTool({ name: 'get_progress', arguments: {} })),
+      ) as {
+        root: string;
+        instances: Array<{ id: string; progress: { percent: number } | null }>;
+      };
+      assert.equal(report.root, execId);
+      assert.equal(report.instances.find((i) => i.id === execId)?.progress?.percent, 25);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('keeps a worktree with unmerged commits when its specialist is terminated', async () => {
     const url = h.supervisorInfo()!.url;
     const exec = await mcpClient(url, tokenOf(h, execSession));

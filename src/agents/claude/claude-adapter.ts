@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Role } from '../../core/index.js';
 import type { AgentAdapter, LaunchContext, LaunchSpec } from '../adapter.js';
@@ -64,6 +65,13 @@ export function claudeBinary(env: NodeJS.ProcessEnv = process.env): string {
     /* not installed as a dependency */
   }
   return 'claude';
+}
+
+/** True when Claude Code has stored the conversation `sessionId` (projects/<cwd>/<id>.jsonl). */
+function hasTranscript(configRoot: string, sessionId: string): boolean {
+  const projects = join(configRoot, 'projects');
+  if (!existsSync(projects)) return false;
+  return readdirSync(projects).some((p) => existsSync(join(projects, p, `${sessionId}.jsonl`)));
 }
 
 async function readJson(file: string): Promise<Record<string, unknown>> {
@@ -152,8 +160,15 @@ export const claudeAdapter: AgentAdapter = {
 
     const sessionFile = join(dir, 'claude-session-id');
     const previous = existsSync(sessionFile) ? (await readFile(sessionFile, 'utf8')).trim() : '';
-    const session = ctx.resume && previous ? ['--resume', previous] : ['--session-id', randomUUID()];
-    if (session[0] === '--session-id') await writeFile(sessionFile, session[1]!);
+    const configRoot = shareConfig
+      ? (process.env.CLAUDE_CONFIG_DIR ?? join(homedir(), '.claude'))
+      : configDir;
+    // --resume needs a conversation on disk; an instance restarted before its first turn starts afresh.
+    const session =
+      ctx.resume && previous && hasTranscript(configRoot, previous)
+        ? ['--resume', previous]
+        : ['--session-id', previous || randomUUID()];
+    await writeFile(sessionFile, session[1]!);
 
     const allowed = [`mcp__${MCP_SERVER_NAME}__*`, ...(ctx.role === 'specialist' ? SPECIALIST_BASH : [])];
     return {

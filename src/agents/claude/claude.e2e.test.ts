@@ -163,6 +163,39 @@ describe('Claude Code end to end (real binary, scripted model)', () => {
     assert.match(await claudeTranscript(h, execId), new RegExp(sent.messageId));
   });
 
+  it('restarts a Claude Code instance in place, resuming its conversation', async () => {
+    const goal = 'Stay idle.\n```plan\n{"managers":[]}\n```';
+    const started = await h.json<{ run: { id: string }; executive: { id: string; tmuxSession: string } }>(
+      ['run', goal, '--agent', 'claude', '--repo', repo],
+      { env: env(), timeoutMs: 120_000 },
+    );
+    const id = started.executive.id;
+    await eventually(
+      'the first turn to be over',
+      async () => (await status(h, started.run.id)).quiescent,
+      120_000,
+    );
+    const sessionId = readFileSync(join(h.home, 'instances', id, 'claude-session-id'), 'utf8').trim();
+    const r = await h.run(['restart', id], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const inst = (await h.json<InstanceView[]>(['ls'])).find((i) => i.id === id);
+    assert.equal(inst?.state, 'idle');
+    const pane = spawnSync(
+      'tmux',
+      [
+        '-L',
+        h.paths.tmuxSocket,
+        'list-panes',
+        '-t',
+        `=${started.executive.tmuxSession}:`,
+        '-F',
+        '#{pane_start_command}',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.match(pane.stdout, new RegExp(`--resume\\s+\\S*${sessionId}`));
+  });
+
   it('shows a specialist stuck on a permission dialog as blocked and tells its parent', async () => {
     const goal = 'Stay idle.\n```plan\n{"managers":[]}\n```';
     const started = await h.json<{ run: { id: string }; executive: { id: string; tmuxSession: string } }>(
