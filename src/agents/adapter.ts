@@ -44,4 +44,9 @@ export interface AgentAdapter {
    * MCP request has arrived too.
    */
   readonly readyNeedsMcp: boolean;
+  /**
+   * The CLI reports SessionStart when it starts. False for CLIs that run that hook only with the first turn
+   * (Codex): their first MCP request is the ready sign then.
+   */
+  readonly readyNeedsHook: boolean;
 }

@@ -17,6 +17,7 @@ export const liteAdapter: AgentAdapter = {
   enterDelayMs: 200,
   // The light runtime lists the MCP tools before it posts SessionStart.
   readyNeedsMcp: false,
+  readyNeedsHook: true,
   prepare(ctx: LaunchContext): Promise<LaunchSpec> {
     return Promise.resolve({
       command: liteEntry(),

@@ -56,6 +56,18 @@ function formatEvent(e: AuditEvent): string {
   return `${String(e.seq).padStart(6)}  ${time}  ${e.kind.padEnd(20)} ${e.actor.padEnd(12)} ${e.instanceId ?? '-'}  ${JSON.stringify(e.data)}`;
 }
 
+/** Variables `run` passes from the user's environment to the agents (model endpoints and keys per CLI). */
+const AGENT_ENV_VARS = [
+  'ANTHROPIC_BASE_URL',
+  'ANTHROPIC_API_KEY',
+  'OPENAI_BASE_URL',
+  'OPENAI_API_KEY',
+  'GOOGLE_GEMINI_BASE_URL',
+  'GEMINI_API_KEY',
+  'TMUX_CLAUDE_MODEL',
+  'TMUX_CLAUDE_SHARE_CLAUDE_CONFIG',
+];
+
 const program = new Command();
 program
   .name('tmux-claude')
@@ -129,7 +141,7 @@ program
       );
     }
     const agentEnv: Record<string, string> = {};
-    for (const key of ['ANTHROPIC_BASE_URL', 'ANTHROPIC_API_KEY', 'TMUX_CLAUDE_MODEL', 'TMUX_CLAUDE_SHARE_CLAUDE_CONFIG']) {
+    for (const key of AGENT_ENV_VARS) {
       const v = process.env[key];
       if (v) agentEnv[key] = v;
     }

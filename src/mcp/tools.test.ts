@@ -65,7 +65,13 @@ class RecordingOrchestrator implements Orchestrator {
     this.record('terminate', caller, [id, cascade], { terminated: [id], keptWorktrees: [] });
   restart: Orchestrator['restart'] = (caller, id) => this.record('restart', caller, [id], SPAWNED);
   getProgress: Orchestrator['getProgress'] = (caller, id) =>
-    this.record('getProgress', caller, [id], { root: id ?? caller.id, total: 1, percent: null, byState: {}, instances: [] });
+    this.record('getProgress', caller, [id], {
+      root: id ?? caller.id,
+      total: 1,
+      percent: null,
+      byState: {},
+      instances: [],
+    });
   mergeBranch: Orchestrator['mergeBranch'] = (caller, req) =>
     this.record('mergeBranch', caller, [req], {
       merged: true,
@@ -271,7 +277,7 @@ void describe('MCP tool layer', () => {
     try {
       const res = await call(client, 'list', {});
       assert.equal(res.isError, undefined);
-      assert.deepEqual(JSON.parse(textOf(res)), [VIEW]);
+      assert.deepEqual(JSON.parse(textOf(res)), { instances: [VIEW] });
     } finally {
       await close();
     }

@@ -118,9 +118,10 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
     { id: z.string().min(1), since: z.number().int().min(0).optional() },
     (a) => orchestrator.read(caller, a.id, a.since),
   );
-  tool('list', 'List the agents in your subtree with their state and branch.', {}, () =>
-    orchestrator.list(caller),
-  );
+  // An object, not a bare array: Gemini CLI reads JSON text results as structured content, which must be an object.
+  tool('list', 'List the agents in your subtree with their state and branch.', {}, async () => ({
+    instances: await orchestrator.list(caller),
+  }));
   tool(
     'terminate',
     'Stop an agent in your subtree. Its worktree is kept if its branch has unmerged commits. With cascade, its ' +

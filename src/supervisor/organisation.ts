@@ -794,7 +794,8 @@ export class Organisation implements Orchestrator {
     this.readiness.set(id, seen);
     const inst = await this.store.instances.get(id);
     if (!inst || inst.state !== 'starting') return;
-    if (!seen.hook || (adapterFor(inst.agent).readyNeedsMcp && !seen.mcp)) return;
+    const adapter = adapterFor(inst.agent);
+    if ((adapter.readyNeedsHook && !seen.hook) || (adapter.readyNeedsMcp && !seen.mcp)) return;
     this.readiness.delete(id);
     await this.transition(id, ['starting'], 'idle', 'agent ready');
     this.kickDelivery(id);

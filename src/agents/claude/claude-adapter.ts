@@ -118,6 +118,7 @@ export const claudeAdapter: AgentAdapter = {
   enterDelayMs: 250,
   // Claude Code connects MCP servers asynchronously after SessionStart.
   readyNeedsMcp: true,
+  readyNeedsHook: true,
   async prepare(ctx: LaunchContext): Promise<LaunchSpec> {
     const dir = ctx.instanceDir;
     const shareConfig = ctx.env.TMUX_CLAUDE_SHARE_CLAUDE_CONFIG === '1';

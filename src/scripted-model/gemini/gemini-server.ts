@@ -32,6 +32,7 @@ const ROUTE = /^\/v1(?:alpha|beta)?\/models\/([^/:]+):([A-Za-z]+)$/;
 const STATUS_NAMES: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
   403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
   429: 'RESOURCE_EXHAUSTED',
 };
 
@@ -69,7 +70,10 @@ function turnFor(
   try {
     return {
       conv,
-      turn: decide(roleFromSystemPrompt(conv.system), conv.messages, { tools: [...conv.tools.keys()] }),
+      turn: decide(roleFromSystemPrompt(conv.system), conv.messages, {
+        tools: [...conv.tools.keys()],
+        context: [conv.system],
+      }),
     };
   } catch (err) {
     return {

@@ -30,12 +30,24 @@ function obj(v: unknown): Record<string, unknown> | undefined {
 }
 
 /**
- * Gemini names MCP tools `mcp_<server>_<tool>`; the scenarios look for Claude's `mcp__<server>__<tool>`.
- * Server names have no underscore (Gemini's own advice), so the first one after `mcp_` splits the two.
+ * Gemini's file and shell tools under Claude Code's names; their arguments already match (`file_path`,
+ * `content`, `command`, `old_string`/`new_string`), so a Gemini specialist runs the scenarios' Claude path.
+ */
+const CLAUDE_NAMES: Record<string, string> = {
+  write_file: 'Write',
+  run_shell_command: 'Bash',
+  read_file: 'Read',
+  replace: 'Edit',
+};
+
+/**
+ * The name the scenarios see for a Gemini function. Gemini names MCP tools `mcp_<server>_<tool>`; the
+ * scenarios look for Claude's `mcp__<server>__<tool>`. Server names have no underscore (Gemini's own advice),
+ * so the first one after `mcp_` splits the two.
  */
 export function scenarioToolName(geminiName: string): string {
   const m = /^mcp_([^_]+)_(.+)$/.exec(geminiName);
-  return m ? `mcp__${m[1]}__${m[2]}` : geminiName;
+  return m ? `mcp__${m[1]}__${m[2]}` : (CLAUDE_NAMES[geminiName] ?? geminiName);
 }
 
 /** The function names a request offered, by scenario-visible name. */
