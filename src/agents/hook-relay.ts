@@ -6,6 +6,7 @@
  * any error it prints nothing and exits 0.
  */
 import { fileURLToPath } from 'node:url';
+import { nodeProgram, shellQuote } from './relay-command.js';
 
 async function readStdin(): Promise<string> {
   let data = '';
@@ -39,12 +40,7 @@ async function main(): Promise<void> {
 
 /** The command line that runs this relay for `event`, quoted for the shell a CLI runs hooks with. */
 export function hookRelayCommand(event: string): string {
-  const here = fileURLToPath(import.meta.url);
-  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const runner = here.endsWith('.ts')
-    ? [process.execPath, '--import', 'tsx', here]
-    : [process.execPath, here];
-  return [...runner.map(quote), event].join(' ');
+  return shellQuote([...nodeProgram(import.meta.url, 'hook-relay'), event]);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) void main();

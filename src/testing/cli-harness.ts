@@ -1,8 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { processesWithEnv } from '../bench/proc.js';
 import { pathsFor, type Paths } from '../core/index.js';
 
 /** The built CLI: end-to-end tests drive dist/, as a user would after `npm run build`. */
@@ -129,15 +130,5 @@ export async function eventually<T>(
 
 /** Live processes started for a home (the supervisor, its tmux server, agents): found by their environment. */
 export function processesOfHome(home: string): number[] {
-  const needle = Buffer.from(`TMUX_CLAUDE_HOME=${home}\0`);
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`).includes(needle)) pids.push(Number(entry));
-    } catch {
-      /* exited, or not ours to read */
-    }
-  }
-  return pids;
+  return processesWithEnv('TMUX_CLAUDE_HOME', home);
 }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { AgentAdapter, LaunchContext, LaunchSpec } from '../adapter.js';
 import { TOKEN_ENV, codexArgs, codexConfigToml } from './codex-config.js';
 import { worktreeGitDirs } from './git-dirs.js';
-import { nodeProgram, shellQuote } from './relay-command.js';
+import { nodeProgram, shellQuote } from '../relay-command.js';
 
 /** Options of {@link createCodexAdapter}. */
 export interface CodexAdapterOptions {

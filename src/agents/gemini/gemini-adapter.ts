@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { AgentAdapter, LaunchContext, LaunchSpec } from '../adapter.js';
-import { nodeProgram, shellQuote } from '../codex/relay-command.js';
+import { nodeProgram, shellQuote } from '../relay-command.js';
 import { geminiArgs, geminiSettings } from './gemini-settings.js';
 
 /** Options of {@link createGeminiAdapter}. */
@@ -68,6 +68,9 @@ export function createGeminiAdapter(opts: GeminiAdapterOptions = {}): AgentAdapt
           // No container sandbox (none is available here), and no self-relaunch (one process per agent).
           GEMINI_SANDBOX: 'false',
           GEMINI_CLI_NO_RELAUNCH: 'true',
+          // Gemini CLI runs headless (no prompt, reads stdin) when CI=true or GITHUB_ACTIONS=true is inherited.
+          CI: 'false',
+          GITHUB_ACTIONS: 'false',
           TMUX_CLAUDE_INSTANCE: ctx.instanceId,
           TMUX_CLAUDE_ROLE: ctx.role,
           TMUX_CLAUDE_URL: ctx.supervisorUrl,
