@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asError, silentLogger, TmuxClaudeError, type Logger } from '../core/index.js';
+import { asError, silentLogger, type Logger } from '../core/index.js';
+import { readBody, sendJson } from './http.js';
 import { roleFromSystemPrompt, textOf } from './prompt-formats.js';
 import { knobsOf, nextTurn } from './scenarios.js';
 import { sideRequest } from './side-requests.js';
@@ -32,8 +33,6 @@ export interface ScriptedModelServer {
   /** Stops listening and drops open connections; idempotent. */
   close(): Promise<void>;
 }
-
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Rough token count, as the task asks: characters / 4. */
 export function estimateTokens(text: string): number {
@@ -136,32 +135,8 @@ export function streamEvents(msg: ScriptedMessage): StreamEvent[] {
   return events;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function sendError(res: ServerResponse, status: number, type: string, message: string): void {
   sendJson(res, status, { type: 'error', error: { type, message } });
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new TmuxClaudeError('INVALID_ARGUMENT', `request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
-      }
-      parts.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** A message as clients send it: Claude Code also sends `system`-role messages (environment context). */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { asError, silentLogger, type Logger } from '../../core/index.js';
 import type { DecideTurn } from '../openai/index.js';
-import { listen, minimalInstance, parseJsonBody, readBody, sendJson, writeSse } from '../openai/http.js';
+import { listen, minimalInstance, parseJsonBody, readBody, sendJson, writeSse } from '../http.js';
 import { roleFromSystemPrompt } from '../prompt-formats.js';
 import { nextTurn } from '../scenarios.js';
 import type { ScriptedTurn, WireMessage } from '../wire.js';

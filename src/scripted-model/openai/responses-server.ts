@@ -4,7 +4,7 @@ import { asError, silentLogger, type Logger } from '../../core/index.js';
 import { roleFromSystemPrompt } from '../prompt-formats.js';
 import { nextTurn, type NextTurnOptions } from '../scenarios.js';
 import type { ScriptedTurn, WireMessage } from '../wire.js';
-import { listen, minimalInstance, parseJsonBody, readBody, sendJson, writeSse } from './http.js';
+import { listen, minimalInstance, parseJsonBody, readBody, sendJson, writeSse } from '../http.js';
 import { toConversation, toOutputItems, type OutputItem } from './responses-wire.js';
 
 /** Decides the next assistant turn; {@link nextTurn} by default. */

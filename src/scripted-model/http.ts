@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TmuxClaudeError, asError, type Logger } from '../../core/index.js';
+import { TmuxClaudeError, asError, type Logger } from '../core/index.js';
 
 /** Small HTTP plumbing shared by the OpenAI- and Gemini-compatible scripted endpoints. */
 
