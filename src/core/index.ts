@@ -32,3 +32,4 @@ export type { Logger } from './logger.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { RunResult } from './process.js';
 export { runCommand } from './process.js';
+export { isRecord, asRecord, parseJsonObject } from './json.js';

@@ -1,4 +1,4 @@
-import type { Role } from '../core/index.js';
+import { parseJsonObject, type Role } from '../core/index.js';
 import type { DeliveredMessage } from '../prompts/index.js';
 
 /**
@@ -39,15 +39,11 @@ export function extractFencedBlocks(text: string, tag: string): string[] {
 /** The first ```<tag> block in a text that parses as a JSON object, or undefined. */
 export function extractJsonBlock(text: string, tag: string): Record<string, unknown> | undefined {
   for (const raw of extractFencedBlocks(text, tag)) {
-    try {
-      const value: unknown = JSON.parse(raw);
-      if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-        return value as Record<string, unknown>;
-      }
-    } catch {
-      // A block that is not JSON is just text; keep looking.
-    }
+    // A block that is not a JSON object is just text; keep looking.
+    const value = parseJsonObject(raw);
+    if (value) return value;
   }
+
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import { parseJsonObject } from '../core/index.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DEMO_PLAN, type ManagerPlan, type OrgPlan, type SpecialistPlan } from './demo-plan.js';
@@ -117,17 +118,6 @@ function analyse(messages: readonly WireMessage[]): History {
     }
   });
   return { calls, userTexts, lastErrors, lastAssistantAt };
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function firstJsonBlock(texts: readonly UserText[], tag: string): { at: number; value: unknown } | undefined {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { asError, silentLogger, type Logger } from '../core/index.js';
+import { isRecord, asError, silentLogger, type Logger } from '../core/index.js';
 import { readBody, sendJson } from './http.js';
 import { roleFromSystemPrompt, textOf } from './prompt-formats.js';
 import { knobsOf, nextTurn } from './scenarios.js';
@@ -157,10 +157,6 @@ interface MessagesRequest {
   output_config?: unknown;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 /**
  * Checks the shape the server relies on and nothing more: a well-formed request from any client (Claude
  * Code's `system`-role messages, thinking/image/document/server-tool blocks, extra top-level fields) passes.
@@ -173,16 +169,16 @@ function parseRequest(raw: string): MessagesRequest | string {
   } catch {
     return 'request body is not valid JSON';
   }
-  if (!isObject(body)) return 'request body must be a JSON object';
+  if (!isRecord(body)) return 'request body must be a JSON object';
   const { messages, system, tools } = body;
   if (!Array.isArray(messages)) return 'messages: expected an array';
   for (const [i, m] of messages.entries()) {
-    if (!isObject(m)) return `messages.${i}: expected an object {role, content}`;
+    if (!isRecord(m)) return `messages.${i}: expected an object {role, content}`;
     if (typeof m.role !== 'string') return `messages.${i}.role: expected a string`;
     if (typeof m.content === 'string') continue;
     if (!Array.isArray(m.content)) return `messages.${i}.content: expected a string or an array of blocks`;
     for (const [j, b] of m.content.entries()) {
-      if (!isObject(b) || typeof b.type !== 'string') {
+      if (!isRecord(b) || typeof b.type !== 'string') {
         return `messages.${i}.content.${j}: expected a content block with a string "type"`;
       }
     }

@@ -1,3 +1,4 @@
+import { parseJsonObject } from '../../core/index.js';
 /**
  * The part of a hook relay that does not depend on the CLI: the relay is a tiny program an agent CLI runs as
  * a command hook. It reads the CLI's hook JSON on stdin, maps it to Claude Code's event name and fields, POSTs
@@ -43,17 +44,6 @@ export interface RelayResult {
 
 const POST_TIMEOUT_MS = 10_000;
 
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === 'object' && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The CLI's answer to a supervisor response. Only a Stop answered with `{"decision":"block","reason":…}`
  * changes anything (both Codex and Gemini continue the turn with `reason`); every other answer is empty
@@ -74,7 +64,7 @@ export async function relayHook(
   env: RelayEnv,
   fetchImpl: typeof fetch = fetch,
 ): Promise<RelayResult> {
-  const input = parseObject(stdin);
+  const input = parseJsonObject(stdin);
   if (!input) return { stdout: '', stderr: 'tmux-claude hook relay: the hook input is not a JSON object' };
   const hook = map(input);
   if (!hook) return { stdout: '', stderr: '' };
@@ -95,7 +85,7 @@ export async function relayHook(
         stderr: `tmux-claude hook relay: ${hook.hook_event_name} refused (HTTP ${res.status}): ${text.slice(0, 200)}`,
       };
     }
-    return { stdout: answerFor(hook.hook_event_name, parseObject(text)), stderr: '' };
+    return { stdout: answerFor(hook.hook_event_name, parseJsonObject(text)), stderr: '' };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     return { stdout: '', stderr: `tmux-claude hook relay: ${hook.hook_event_name} not delivered: ${why}` };

@@ -1,3 +1,4 @@
+import { asRecord } from '../../core/index.js';
 import { isHarnessContext } from '../openai/responses-wire.js';
 import type { ScriptedTurn, WireBlock, WireMessage } from '../wire.js';
 
@@ -21,12 +22,6 @@ export interface GeminiConversation {
   messages: WireMessage[];
   /** Gemini function name by the name the scenarios see. */
   tools: Map<string, string>;
-}
-
-function obj(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
 }
 
 /**
@@ -54,9 +49,9 @@ export function scenarioToolName(geminiName: string): string {
 export function offeredFunctions(tools: unknown): Map<string, string> {
   const out = new Map<string, string>();
   for (const t of Array.isArray(tools) ? tools : []) {
-    const decls = obj(t)?.functionDeclarations;
+    const decls = asRecord(t)?.functionDeclarations;
     for (const d of Array.isArray(decls) ? decls : []) {
-      const name = obj(d)?.name;
+      const name = asRecord(d)?.name;
       if (typeof name === 'string') out.set(scenarioToolName(name), name);
     }
   }
@@ -99,21 +94,21 @@ function responseText(response: Record<string, unknown> | undefined): { text: st
  */
 export function toConversation(body: Record<string, unknown>): GeminiConversation {
   const system: string[] = [];
-  const sysParts = obj(body.systemInstruction)?.parts;
+  const sysParts = asRecord(body.systemInstruction)?.parts;
   for (const p of Array.isArray(sysParts) ? sysParts : []) {
-    const text = obj(p)?.text;
+    const text = asRecord(p)?.text;
     if (typeof text === 'string') system.push(text);
   }
   const messages: WireMessage[] = [];
   const callIds = new Map<string, string[]>();
   let synthetic = 0;
   for (const raw of Array.isArray(body.contents) ? body.contents : []) {
-    const content = obj(raw);
+    const content = asRecord(raw);
     if (!content) continue;
     const role = content.role === 'model' ? 'assistant' : 'user';
     const blocks: WireBlock[] = [];
     for (const rawPart of Array.isArray(content.parts) ? content.parts : []) {
-      const part = obj(rawPart) as GeminiPart | undefined;
+      const part = asRecord(rawPart) as GeminiPart | undefined;
       if (!part || part.thought) continue;
       if (part.functionCall) {
         const id = part.functionCall.id ?? `gemini-call-${synthetic++}`;

@@ -1,3 +1,4 @@
+import { asRecord } from '../../core/index.js';
 import type { ScriptedTurn, WireBlock, WireMessage, WireToolResultBlock } from '../wire.js';
 import { CODEX_SHELL, codexOutput, fromCodexShell, toCodexShell } from './codex-tools.js';
 
@@ -44,18 +45,12 @@ export type OutputItem =
       status: 'completed';
     };
 
-function obj(v: unknown): Record<string, unknown> | undefined {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
-}
-
 /** The text of a message's content (a string or a list of input_text/output_text parts). */
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
-    .map((p) => obj(p))
+    .map((p) => asRecord(p))
     .filter((p) => p !== undefined && typeof p.text === 'string')
     .map((p) => p!.text as string)
     .join('\n');
@@ -75,11 +70,11 @@ export function offeredTools(tools: unknown): Map<string, OfferedTool> {
   const out = new Map<string, OfferedTool>();
   if (!Array.isArray(tools)) return out;
   for (const raw of tools) {
-    const t = obj(raw);
+    const t = asRecord(raw);
     if (!t || typeof t.name !== 'string') continue;
     if (t.type === 'namespace' && Array.isArray(t.tools)) {
       for (const inner of t.tools) {
-        const name = obj(inner)?.name;
+        const name = asRecord(inner)?.name;
         if (typeof name === 'string') out.set(`${t.name}__${name}`, { name, namespace: t.name });
       }
     } else {
@@ -106,9 +101,9 @@ export function toolResult(callId: string, output: string): WireToolResultBlock 
 }
 
 function parseArgs(args: unknown): Record<string, unknown> {
-  if (typeof args !== 'string') return obj(args) ?? {};
+  if (typeof args !== 'string') return asRecord(args) ?? {};
   try {
-    return obj(JSON.parse(args)) ?? {};
+    return asRecord(JSON.parse(args)) ?? {};
   } catch {
     return {};
   }
@@ -130,7 +125,7 @@ export function toConversation(body: Record<string, unknown>): ResponsesConversa
   const input =
     typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : body.input;
   for (const raw of Array.isArray(input) ? input : []) {
-    const item = obj(raw);
+    const item = asRecord(raw);
     if (!item) continue;
     const type = item.type ?? 'message';
     if (type === 'message') {
