@@ -344,6 +344,7 @@ void describe('codex adapter with the real codex binary in tmux', { timeout: 300
         supervisor.mcp.filter((r) => r.method === 'tools/list').length > lists ? true : undefined,
       ),
     );
+    const stops = hooksOfEvent('Stop').length;
     await say('spec-1', 'please call list');
     await orScreen(
       'spec-1',
@@ -356,6 +357,8 @@ void describe('codex adapter with the real codex binary in tmux', { timeout: 300
       /please run: env/,
       'the earlier turns are in the resumed conversation',
     );
+    // Let this turn's Stop arrive before the next test counts Stop hooks (it came late under load).
+    await orScreen('spec-1', nthHookOf('Stop', stops + 1));
   });
 
   test('a specialist runs its task scenario: writes the files, commits on its branch, reports DONE <sha>', async () => {

@@ -347,6 +347,7 @@ void describe('gemini adapter with the real gemini binary in tmux', { timeout: 3
         supervisor.mcp.filter((r) => r.method === 'tools/list').length > lists ? true : undefined,
       ),
     );
+    const stops = hooksOfEvent('Stop').length;
     await say('spec-1', 'please call list');
     await orScreen(
       'spec-1',
@@ -359,6 +360,8 @@ void describe('gemini adapter with the real gemini binary in tmux', { timeout: 3
       /please run: env/,
       'the earlier turns are in the resumed conversation',
     );
+    // Let this turn's Stop arrive before the next test counts Stop hooks (it can come late under load).
+    await orScreen('spec-1', nthHookOf('Stop', stops + 1));
   });
 
   test('a specialist runs its task scenario: writes the files, commits on its branch, reports DONE <sha>', async () => {
