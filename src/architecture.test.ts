@@ -13,13 +13,14 @@ const ALLOWED: Record<string, readonly string[]> = {
   tmux: ['core'],
   git: ['core'],
   prompts: ['core'],
+  bus: ['core', 'store'],
   mcp: ['core'],
   agents: ['core'],
   'scripted-model': ['core', 'prompts'],
-  supervisor: ['core', 'store', 'tmux', 'git', 'agents', 'mcp', 'prompts'],
+  supervisor: ['core', 'store', 'bus', 'tmux', 'git', 'agents', 'mcp', 'prompts'],
   demo: ['core', 'git', 'mcp', 'scripted-model', 'supervisor'],
   cli: ['core', 'store', 'mcp', 'supervisor', 'demo'],
-  bench: ['core', 'store', 'tmux', 'git', 'mcp', 'supervisor', 'demo', 'scripted-model', 'cli'],
+  bench: ['core', 'store', 'bus', 'tmux', 'git', 'mcp', 'supervisor', 'demo', 'scripted-model', 'cli'],
 };
 
 function sources(dir: string): string[] {

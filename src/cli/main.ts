@@ -11,11 +11,10 @@ import {
   runCommand,
   type AuditEvent,
   type Config,
-  type Message,
 } from '../core/index.js';
 import { runDemo } from '../demo/index.js';
 import type { InstanceView, SpawnResult } from '../mcp/index.js';
-import { isProcessAlive, readSupervisorInfo } from '../supervisor/index.js';
+import { isProcessAlive, readSupervisorInfo, type MessageFlowRow } from '../supervisor/index.js';
 import { ensureSupervisor, findSupervisor, type ApiClient } from './client.js';
 import { EXIT_CODES, renderTree } from './output.js';
 
@@ -54,6 +53,41 @@ async function stopSupervisor(client: ApiClient): Promise<void> {
 function formatEvent(e: AuditEvent): string {
   const time = new Date(e.ts).toISOString().replace('T', ' ').slice(0, 19);
   return `${String(e.seq).padStart(6)}  ${time}  ${e.kind.padEnd(20)} ${e.actor.padEnd(12)} ${e.instanceId ?? '-'}  ${JSON.stringify(e.data)}`;
+}
+
+function formatFlowRow(r: MessageFlowRow): string {
+  const time = new Date(r.sentAt).toISOString().slice(11, 23);
+  const timing = [
+    r.deliveredMs !== null ? `delivered +${r.deliveredMs}ms` : '',
+    r.ackedMs !== null ? `acked +${r.ackedMs}ms` : '',
+    r.attempts > 0 ? `${r.attempts} failed attempt${r.attempts === 1 ? '' : 's'}` : '',
+    r.error && r.state === 'dead' ? r.error : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const subject = r.subject ? `[${r.subject}] ` : '';
+  const body = r.body.replace(/\s+/g, ' ').slice(0, 60);
+  return `${time}  ${r.id}  ${r.from} → ${r.to}  ${r.state.padEnd(9)} ${timing ? `(${timing}) ` : ''}${subject}${body}`;
+}
+
+/** A message.* audit event as one flow line; null for other events (or non-dead ones with onlyDead). */
+function formatMessageEvent(e: AuditEvent, onlyDead: boolean): string | null {
+  const time = new Date(e.ts).toISOString().slice(11, 23);
+  if (onlyDead && e.kind !== 'message.dead') return null;
+  switch (e.kind) {
+    case 'message.sent':
+      return `${time}  ${e.data.messageId}  ${e.actor} → ${e.data.recipients.join(',') || '(no subscribers)'}  sent      (${e.data.bytes} bytes${e.data.topic ? `, topic ${e.data.topic}` : ''})`;
+    case 'message.delivered':
+      return `${time}  ${e.data.messageId}  → ${e.instanceId ?? '?'}  delivered (+${e.data.latencyMs}ms via ${e.data.via})`;
+    case 'message.acked':
+      return `${time}  ${e.data.messageId}  → ${e.instanceId ?? '?'}  acked     (+${e.data.latencyMs}ms)`;
+    case 'message.dead':
+      return `${time}  ${e.data.messageId}  ${e.data.from} → ${e.instanceId ?? '?'}  dead      (${e.data.error})`;
+    case 'message.requeued':
+      return `${time}  ${e.data.messageIds.length} message(s) → ${e.instanceId ?? '?'}  requeued  (${e.data.reason})`;
+    default:
+      return null;
+  }
 }
 
 /** Variables `run` passes from the user's environment to the agents (model endpoints and keys per CLI). */
@@ -338,18 +372,38 @@ program
 
 program
   .command('messages')
-  .description('messages between instances and their delivery state')
-  .option('--json', 'machine-readable output')
-  .action(async (o: { json?: boolean }) => {
-    const list = await (await api()).request<Message[]>('GET', '/messages');
-    if (o.json) return printJson(list);
-    for (const m of list) {
-      const body = m.body.replace(/\s+/g, ' ').slice(0, 70);
-      out(
-        `${m.id}  ${m.from} → ${m.to}  ${m.state}${m.attempts > 1 ? ` (${m.attempts} attempts)` : ''}  ${body}`,
-      );
+  .description('the message flow: sender, recipient, delivery state and timings (newest last)')
+  .option('--json', 'machine-readable output (one JSON object per line with --follow)')
+  .option('--follow', 'keep printing deliveries as they are sent, delivered, acked or dead-lettered')
+  .option('--dead', 'only dead letters')
+  .option('--run <id>', 'only this run')
+  .option('--limit <n>', 'how many of the newest to show', '200')
+  .action(async (o: { json?: boolean; follow?: boolean; dead?: boolean; run?: string; limit: string }) => {
+    const client = await api();
+    const query = (extra: Record<string, string>): string =>
+      new URLSearchParams({
+        limit: o.limit,
+        ...(o.run ? { run: o.run } : {}),
+        ...(o.dead ? { dead: '1' } : {}),
+        ...extra,
+      }).toString();
+    const rows = await client.request<MessageFlowRow[]>('GET', `/messages?${query({})}`);
+    if (o.json && !o.follow) return printJson(rows);
+    for (const r of rows) out(o.json ? JSON.stringify(r) : formatFlowRow(r));
+    if (!o.follow) {
+      if (rows.length === 0) out(o.dead ? 'no dead letters' : 'no messages');
+      return;
     }
-    if (list.length === 0) out('no messages');
+    // Follow the audit trail's message events: each state change of a delivery is one line.
+    let after = (await client.request<{ seq: number }>('GET', '/events/head')).seq;
+    for (;;) {
+      const events = await client.request<AuditEvent[]>('GET', `/events?after=${after}&wait=30`);
+      for (const e of events) {
+        after = e.seq;
+        const line = formatMessageEvent(e, o.dead ?? false);
+        if (line) out(o.json ? JSON.stringify(e) : line);
+      }
+    }
   });
 
 program

@@ -6,13 +6,15 @@ export type {
   Progress,
   Run,
   Message,
-  MessageState,
+  Delivery,
+  DeliveryState,
+  Envelope,
   EventDataByKind,
   EventKind,
   EventInput,
   AuditEvent,
 } from './types.js';
-export { ROLES, AGENT_KINDS, LIVE_STATES, isLive } from './types.js';
+export { ROLES, AGENT_KINDS, LIVE_STATES, DELIVERY_STATES, isLive } from './types.js';
 export type { ErrorCode } from './errors.js';
 export { TmuxClaudeError, CommandError, notFound, asError } from './errors.js';
 export {
@@ -33,3 +35,4 @@ export { createLogger, silentLogger } from './logger.js';
 export type { RunResult } from './process.js';
 export { runCommand } from './process.js';
 export { isRecord, asRecord, parseJsonObject } from './json.js';
+export { Signals } from './signals.js';

@@ -72,19 +72,59 @@ export interface Run {
   createdAt: number;
 }
 
-export type MessageState = 'pending' | 'delivered' | 'failed';
+/**
+ * Where one message stands for one recipient: `pending` until it lands in the recipient's turn, `delivered`
+ * once a hook or a tool call confirmed that, `acked` when the recipient acknowledged it, `dead` when it could
+ * not be delivered (attempts exhausted, or the recipient was terminated).
+ */
+export type DeliveryState = 'pending' | 'delivered' | 'acked' | 'dead';
+export const DELIVERY_STATES: readonly DeliveryState[] = ['pending', 'delivered', 'acked', 'dead'];
 
-/** A message from one instance (or the user, `from: "user"`) to another. */
+/** A message as sent: one record, whatever the number of recipients. */
 export interface Message {
   id: string;
   runId: string;
+  /** Sender instance id, or `user` / `supervisor`. */
   from: string;
+  /** The address as the sender wrote it: an instance id, `parent`, `children`, a role, or `topic:NAME`. */
   to: string;
+  subject: string | null;
   body: string;
-  state: MessageState;
+  /** The sender wants an `ack`; until then the message is redelivered after a restart of the recipient. */
+  requiresAck: boolean;
+  /** Id of the message this one answers. */
+  replyTo: string | null;
+  /** The sender's idempotency key: a second send with the same (from, clientId) is the same message. */
+  clientId: string | null;
+  topic: string | null;
+  /** Position in the topic's append-only log (1, 2, …). */
+  topicSeq: number | null;
+  createdAt: number;
+}
+
+/** One recipient's copy of a message and its state machine. */
+export interface Delivery {
+  messageId: string;
+  recipient: string;
+  runId: string;
+  /** Rises with every delivery created: the recipient's inbox order (and so the sender's send order). */
+  seq: number;
+  state: DeliveryState;
+  /** Push attempts (pastes) that were not confirmed. */
   attempts: number;
+  /** A pending delivery is not pushed again before this time (backoff). */
+  nextAttemptAt: number;
   createdAt: number;
   deliveredAt: number | null;
+  ackedAt: number | null;
+  /** Why it is dead, or what went wrong on the last attempt. */
+  error: string | null;
+}
+
+/** A message together with one recipient's delivery of it. */
+export interface Envelope {
+  message: Message;
+  delivery: Delivery;
 }
 
 /** Every kind of audit event, with the data it carries. */
@@ -97,8 +137,11 @@ export interface EventDataByKind {
   'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
   'instance.restarted': { pid: number | null };
   'instance.progress': { percent: number | null; note: string | null; source: string };
-  'message.sent': { messageId: string; to: string; bytes: number };
-  'message.delivered': { messageId: string; latencyMs: number };
+  'message.sent': { messageId: string; to: string; recipients: string[]; bytes: number; topic?: string };
+  'message.delivered': { messageId: string; latencyMs: number; via: 'paste' | 'stop-hook' | 'tool' };
+  'message.acked': { messageId: string; latencyMs: number };
+  'message.dead': { messageId: string; from: string; error: string; attempts: number };
+  'message.requeued': { messageIds: string[]; reason: string };
   'git.merged': { source: string; into: string; commit: string; commits: number };
   'tool.called': { tool: string; ok: boolean; error?: string };
   'tmux.orphan': { session: string };

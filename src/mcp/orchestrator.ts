@@ -1,4 +1,4 @@
-import type { AgentKind, Instance, Role } from '../core/index.js';
+import type { AgentKind, Envelope, Instance, Message, Role } from '../core/index.js';
 
 /** Who is calling a tool: resolved by the server from the bearer token, never from arguments. */
 export type Caller = Pick<Instance, 'id' | 'role' | 'runId' | 'parentId' | 'branch'>;
@@ -65,11 +65,51 @@ export interface MergeReport {
   alreadyMerged: boolean;
 }
 
+export interface SendMessageRequest {
+  /** An instance id, `parent`, `children`, a role (`managers`, `specialist`, …) below the caller, or `topic:NAME`. */
+  to: string;
+  body: string;
+  subject?: string | undefined;
+  requiresAck?: boolean | undefined;
+  replyTo?: string | undefined;
+  clientId?: string | undefined;
+}
+
+export interface SendMessageResult {
+  messageId: string;
+  recipients: string[];
+  duplicate: boolean;
+  topic?: string;
+  topicSeq?: number;
+}
+
+/** The message bus as an agent uses it: its own inbox, sends, topics. */
+export interface Messaging {
+  sendMessage(caller: Caller, req: SendMessageRequest): Promise<SendMessageResult>;
+  inbox(
+    caller: Caller,
+    opts: { unreadOnly: boolean; limit: number },
+  ): Promise<{ messages: Envelope[]; more: boolean }>;
+  ack(caller: Caller, ids: readonly string[]): Promise<{ acked: string[]; alreadyAcked: string[] }>;
+  waitForMessages(
+    caller: Caller,
+    opts: { timeoutMs: number; from?: string | undefined; subject?: string | undefined },
+  ): Promise<{ messages: Envelope[]; timedOut: boolean }>;
+  publish(caller: Caller, topic: string, body: string, subject?: string): Promise<SendMessageResult>;
+  subscribe(caller: Caller, topic: string): Promise<{ topic: string; headSeq: number }>;
+  replay(
+    caller: Caller,
+    topic: string,
+    sinceSeq: number,
+    limit: number,
+  ): Promise<{ topic: string; messages: Message[]; headSeq: number }>;
+}
+
 /**
  * What the MCP tools need from the supervisor. Every method checks that the target lies in the caller's
  * subtree (or is the caller's parent where the role table allows it) and throws TmuxClaudeError otherwise.
  */
-export interface Orchestrator {
+export interface Orchestrator extends Messaging {
   spawn(caller: Caller, req: SpawnRequest): Promise<SpawnResult>;
   send(caller: Caller, to: string, text: string, timeoutMs?: number): Promise<SendResult>;
   read(caller: Caller, id: string, since?: number): Promise<{ id: string; cursor: number; text: string }>;

@@ -3,7 +3,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { ROLES, TmuxClaudeError, type Role } from '../core/index.js';
+import { ROLES, TmuxClaudeError, type Envelope, type Role } from '../core/index.js';
 import type { Caller, InstanceView, Orchestrator, SpawnResult } from './orchestrator.js';
 import { TOOLS_BY_ROLE, buildMcpServer } from './tools.js';
 
@@ -43,6 +43,36 @@ const VIEW: InstanceView = {
   progress: null,
 };
 
+const ENVELOPE: Envelope = {
+  message: {
+    id: 'msg-1',
+    runId: 'run-1',
+    from: 'mgr-1',
+    to: 'children',
+    subject: 'task',
+    body: 'do it',
+    requiresAck: true,
+    replyTo: null,
+    clientId: null,
+    topic: null,
+    topicSeq: null,
+    createdAt: Date.UTC(2026, 0, 1),
+  },
+  delivery: {
+    messageId: 'msg-1',
+    recipient: 'spec-1',
+    runId: 'run-1',
+    seq: 1,
+    state: 'delivered',
+    attempts: 0,
+    nextAttemptAt: 0,
+    createdAt: 0,
+    deliveredAt: 1,
+    ackedAt: null,
+    error: null,
+  },
+};
+
 /** An Orchestrator that records every call and answers with canned values (or throws `failWith`). */
 class RecordingOrchestrator implements Orchestrator {
   readonly calls: RecordedCall[] = [];
@@ -80,6 +110,30 @@ class RecordingOrchestrator implements Orchestrator {
       commit: 'c0ffee',
       commits: 1,
       alreadyMerged: false,
+    });
+  sendMessage: Orchestrator['sendMessage'] = (caller, req) =>
+    this.record('sendMessage', caller, [req], { messageId: 'msg-2', recipients: [req.to], duplicate: false });
+  inbox: Orchestrator['inbox'] = (caller, opts) =>
+    this.record('inbox', caller, [opts], { messages: [ENVELOPE], more: false });
+  ack: Orchestrator['ack'] = (caller, ids) =>
+    this.record('ack', caller, [ids], { acked: [...ids], alreadyAcked: [] });
+  waitForMessages: Orchestrator['waitForMessages'] = (caller, opts) =>
+    this.record('waitForMessages', caller, [opts], { messages: [], timedOut: true });
+  publish: Orchestrator['publish'] = (caller, topic, body, subject) =>
+    this.record('publish', caller, [topic, body, subject], {
+      messageId: 'msg-3',
+      recipients: [],
+      duplicate: false,
+      topic,
+      topicSeq: 4,
+    });
+  subscribe: Orchestrator['subscribe'] = (caller, topic) =>
+    this.record('subscribe', caller, [topic], { topic, headSeq: 4 });
+  replay: Orchestrator['replay'] = (caller, topic, sinceSeq, limit) =>
+    this.record('replay', caller, [topic, sinceSeq, limit], {
+      topic,
+      messages: [ENVELOPE.message],
+      headSeq: 4,
     });
   recordToolCall: Orchestrator['recordToolCall'] = (caller, tool, ok, error) => {
     this.audits.push({ caller, tool, ok, error });
@@ -123,9 +177,15 @@ function textOf(result: CallToolResult): string {
 
 void describe('MCP tool layer', () => {
   void test('each role is offered exactly the tools of TOOLS_BY_ROLE', async () => {
-    assert.equal(TOOLS_BY_ROLE.executive.length, 8);
+    const messaging = ['send_message', 'inbox', 'ack', 'wait_for_messages', 'publish', 'subscribe', 'replay'];
+    assert.equal(TOOLS_BY_ROLE.executive.length, 15);
     assert.deepEqual([...TOOLS_BY_ROLE.manager].sort(), [...TOOLS_BY_ROLE.executive].sort());
-    assert.deepEqual(TOOLS_BY_ROLE.specialist, ['send']);
+    assert.deepEqual([...TOOLS_BY_ROLE.specialist].sort(), ['send', ...messaging].sort());
+    for (const role of ROLES)
+      assert.ok(
+        messaging.every((t) => TOOLS_BY_ROLE[role].includes(t)),
+        role,
+      );
     for (const role of ROLES) {
       const { client, close } = await connect(role);
       try {
@@ -267,6 +327,81 @@ void describe('MCP tool layer', () => {
         ],
       );
       assert.ok(orchestrator.calls.every((c) => c.caller === CALLERS.manager));
+    } finally {
+      await close();
+    }
+  });
+
+  void test('messaging tools pass arguments through and answer in snake_case', async () => {
+    const { client, orchestrator, close } = await connect('specialist');
+    try {
+      const sent = await call(client, 'send_message', {
+        to: 'parent',
+        body: 'b',
+        subject: 's',
+        requires_ack: true,
+        reply_to: 'msg-0',
+        client_id: 'c1',
+      });
+      assert.deepEqual(JSON.parse(textOf(sent)), {
+        message_id: 'msg-2',
+        recipients: ['parent'],
+        duplicate: false,
+      });
+      const inbox = JSON.parse(textOf(await call(client, 'inbox', {}))) as { messages: unknown[] };
+      assert.deepEqual(inbox.messages[0], {
+        id: 'msg-1',
+        from: 'mgr-1',
+        to: 'children',
+        subject: 'task',
+        body: 'do it',
+        requires_ack: true,
+        reply_to: null,
+        topic: null,
+        topic_seq: null,
+        sent_at: '2026-01-01T00:00:00.000Z',
+        state: 'delivered',
+        attempts: 0,
+      });
+      assert.deepEqual(JSON.parse(textOf(await call(client, 'ack', { ids: ['msg-1'] }))), {
+        acked: ['msg-1'],
+        already_acked: [],
+      });
+      assert.deepEqual(
+        JSON.parse(textOf(await call(client, 'wait_for_messages', { timeout_s: 1.5, from: 'parent' }))),
+        {
+          messages: [],
+          timed_out: true,
+        },
+      );
+      const published = JSON.parse(textOf(await call(client, 'publish', { topic: 'api', body: 'v2' })));
+      assert.deepEqual(published, {
+        message_id: 'msg-3',
+        recipients: [],
+        duplicate: false,
+        topic: 'api',
+        seq: 4,
+      });
+      await call(client, 'subscribe', { topic: 'system.merged' });
+      await call(client, 'replay', { topic: 'api', since_seq: 2 });
+      assert.deepEqual(
+        orchestrator.calls.map((c) => [c.method, c.args]),
+        [
+          [
+            'sendMessage',
+            [{ to: 'parent', body: 'b', subject: 's', requiresAck: true, replyTo: 'msg-0', clientId: 'c1' }],
+          ],
+          ['inbox', [{ unreadOnly: true, limit: 50 }]],
+          ['ack', [['msg-1']]],
+          ['waitForMessages', [{ timeoutMs: 1500, from: 'parent', subject: undefined }]],
+          ['publish', ['api', 'v2', undefined]],
+          ['subscribe', ['system.merged']],
+          ['replay', ['api', 2, 100]],
+        ],
+      );
+      const refused = await call(client, 'wait_for_messages', { timeout_s: 301 });
+      assert.equal(refused.isError, true);
+      assert.match(textOf(refused), /timeout_s/);
     } finally {
       await close();
     }

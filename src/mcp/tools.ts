@@ -1,15 +1,59 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { AGENT_KINDS, TmuxClaudeError, type Role } from '../core/index.js';
-import type { Caller, Orchestrator } from './orchestrator.js';
+import { AGENT_KINDS, TmuxClaudeError, type Delivery, type Message, type Role } from '../core/index.js';
+import type { Caller, Orchestrator, SendMessageResult } from './orchestrator.js';
 
 /** Tools each role may call (ARCHITECTURE.md role table; later issues add theirs). */
+const MESSAGING = ['send_message', 'inbox', 'ack', 'wait_for_messages', 'publish', 'subscribe', 'replay'];
+const DELEGATION = ['spawn', 'terminate', 'restart', 'merge_branch', 'send', 'read', 'list', 'get_progress'];
 export const TOOLS_BY_ROLE: Record<Role, readonly string[]> = {
-  executive: ['spawn', 'terminate', 'restart', 'merge_branch', 'send', 'read', 'list', 'get_progress'],
-  manager: ['spawn', 'terminate', 'restart', 'merge_branch', 'send', 'read', 'list', 'get_progress'],
-  specialist: ['send'],
+  executive: [...DELEGATION, ...MESSAGING],
+  manager: [...DELEGATION, ...MESSAGING],
+  specialist: ['send', ...MESSAGING],
 };
+
+/** A message as tools return it (snake_case, times as ISO strings). */
+export interface MessageView {
+  id: string;
+  from: string;
+  to: string;
+  subject: string | null;
+  body: string;
+  requires_ack: boolean;
+  reply_to: string | null;
+  topic: string | null;
+  topic_seq: number | null;
+  sent_at: string;
+  /** This recipient's delivery state and push attempts (absent for topic replays). */
+  state?: string;
+  attempts?: number;
+}
+
+export function messageView(m: Message, d?: Delivery): MessageView {
+  return {
+    id: m.id,
+    from: m.from,
+    to: m.to,
+    subject: m.subject,
+    body: m.body,
+    requires_ack: m.requiresAck,
+    reply_to: m.replyTo,
+    topic: m.topic,
+    topic_seq: m.topicSeq,
+    sent_at: new Date(m.createdAt).toISOString(),
+    ...(d ? { state: d.state, attempts: d.attempts } : {}),
+  };
+}
+
+function sendView(r: SendMessageResult): Record<string, unknown> {
+  return {
+    message_id: r.messageId,
+    recipients: r.recipients,
+    duplicate: r.duplicate,
+    ...(r.topic !== undefined ? { topic: r.topic, seq: r.topicSeq } : {}),
+  };
+}
 
 function ok(value: unknown): CallToolResult {
   return { content: [{ type: 'text', text: JSON.stringify(value) }] };
@@ -148,6 +192,104 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
       into: z.string().min(1).optional(),
     },
     (a) => orchestrator.mergeBranch(caller, { instanceId: a.instance_id, branch: a.branch, into: a.into }),
+  );
+  const topicArg = z.string().min(1).describe('topic name: lower-case letters, digits, ".", "_", "-"');
+  tool(
+    'send_message',
+    'Send a durable message. `to`: an instance id, "parent", "children", a role below you ("managers", ' +
+      '"specialists"), or "topic:NAME". Stored before this returns; delivered at the recipient’s next turn (or ' +
+      'fetched with inbox/wait_for_messages). Pass a client_id to make retries safe: the same client_id never ' +
+      'sends twice. Bodies are limited to 64 KiB. Prefer this to `send` between agents.',
+    {
+      to: z.string().min(1),
+      body: z.string().describe('the message (at most 64 KiB)'),
+      subject: z.string().optional().describe('one line, at most 200 characters'),
+      requires_ack: z
+        .boolean()
+        .optional()
+        .describe('ask the recipient to `ack`; until then it is redelivered if the recipient restarts'),
+      reply_to: z.string().min(1).optional().describe('id of the message this answers'),
+      client_id: z.string().min(1).max(200).optional().describe('your idempotency key for this message'),
+    },
+    async (a) =>
+      sendView(
+        await orchestrator.sendMessage(caller, {
+          to: a.to,
+          body: a.body,
+          subject: a.subject,
+          requiresAck: a.requires_ack,
+          replyTo: a.reply_to,
+          clientId: a.client_id,
+        }),
+      ),
+  );
+  tool(
+    'inbox',
+    'Your messages, oldest first. Unread ones returned here count as delivered. Ack the ones that ask for it.',
+    {
+      unread_only: z.boolean().optional().describe('default true; false also lists the newest read ones'),
+      limit: z.number().int().min(1).max(500).optional().describe('default 50'),
+    },
+    async (a) => {
+      const r = await orchestrator.inbox(caller, { unreadOnly: a.unread_only ?? true, limit: a.limit ?? 50 });
+      return { messages: r.messages.map((e) => messageView(e.message, e.delivery)), more: r.more };
+    },
+  );
+  tool(
+    'ack',
+    'Acknowledge messages you have handled (ids from your inbox). Acking twice is harmless.',
+    { ids: z.array(z.string().min(1)).min(1).max(1000) },
+    async (a) => {
+      const r = await orchestrator.ack(caller, a.ids);
+      return { acked: r.acked, already_acked: r.alreadyAcked };
+    },
+  );
+  tool(
+    'wait_for_messages',
+    'Block until an unread message (optionally from a sender / with a subject) arrives, or the timeout. Use this ' +
+      'instead of sleeping and polling. Returns the matching unread messages.',
+    {
+      timeout_s: z.number().min(0).max(300).describe('at most 300'),
+      from: z.string().min(1).optional().describe('sender instance id, or "parent"'),
+      subject: z.string().optional(),
+    },
+    async (a) => {
+      const r = await orchestrator.waitForMessages(caller, {
+        timeoutMs: a.timeout_s * 1000,
+        from: a.from,
+        subject: a.subject,
+      });
+      return { messages: r.messages.map((e) => messageView(e.message, e.delivery)), timed_out: r.timedOut };
+    },
+  );
+  tool(
+    'publish',
+    'Append a message to a topic (an append-only log with sequence numbers); its subscribers receive it.',
+    { topic: topicArg, body: z.string(), subject: z.string().optional() },
+    async (a) => sendView(await orchestrator.publish(caller, a.topic, a.body, a.subject)),
+  );
+  tool(
+    'subscribe',
+    'Receive a topic’s future messages in your inbox. Built-in topics: system.spawned, system.completed, ' +
+      'system.failed, system.merged. Returns head_seq: replay from 0 to read what came before.',
+    { topic: topicArg },
+    async (a) => {
+      const r = await orchestrator.subscribe(caller, a.topic);
+      return { topic: r.topic, head_seq: r.headSeq };
+    },
+  );
+  tool(
+    'replay',
+    'Read a topic’s messages after since_seq (what you missed), oldest first.',
+    {
+      topic: topicArg,
+      since_seq: z.number().int().min(0).optional().describe('default 0: from the start'),
+      limit: z.number().int().min(1).max(500).optional().describe('default 100'),
+    },
+    async (a) => {
+      const r = await orchestrator.replay(caller, a.topic, a.since_seq ?? 0, a.limit ?? 100);
+      return { topic: r.topic, head_seq: r.headSeq, messages: r.messages.map((m) => messageView(m)) };
+    },
   );
   return server;
 }

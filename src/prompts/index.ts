@@ -36,16 +36,16 @@ const RULES: Record<Role, readonly string[]> = {
     '3. Do not poll or sleep: reports arrive as messages at your next turn. End your turn while you wait.',
     '4. Merge finished work in dependency order with `merge_branch`, then `terminate` the specialist. Start the',
     '   tasks that became ready.',
-    '5. When all tasks are merged, `send` your parent (to: "parent") a message starting with DONE and a summary.',
+    '5. When all tasks are merged, `send_message` your parent (to: "parent") a message starting with DONE and a summary.',
     '   Report a blocker to your parent as soon as you see it, with what you need.',
   ],
   specialist: [
     'You implement one task in your own git worktree on your own branch.',
-    '1. Change only the files your task names; ask your parent (`send` to "parent") before touching others.',
+    '1. Change only the files your task names; ask your parent (`send_message` to "parent") before touching others.',
     '2. Run the relevant tests before you finish; fix what fails.',
     '3. Commit atomically with a message that says what changed and what you learned that others should know.',
-    '4. Then `send` your parent (to: "parent") a message starting with DONE and the commit id.',
-    '5. If you are blocked, say so at once with `send`, naming what you need; do not guess around it.',
+    '4. Then `send_message` your parent (to: "parent") a message starting with DONE and the commit id.',
+    '5. If you are blocked, say so at once with `send_message`, naming what you need; do not guess around it.',
   ],
 };
 
@@ -61,7 +61,10 @@ export function rolePrompt(ctx: PromptContext): string {
     '',
     ...RULES[ctx.role],
     '',
-    'Messages from other agents arrive as prompts starting with "[tmux-claude] message <id> from <sender> (<role>):".',
+    'Messages from other agents arrive as prompts starting with "[tmux-claude] message <id> from <sender> (<role>)",',
+    'then "; subject …", "; ack required" and the like, and ":". Message others with `send_message` (durable; reuse',
+    'its client_id when you retry); `ack` a message marked "ack required" once you have handled it; to wait for a',
+    'reply call `wait_for_messages` instead of sleeping. `send` types raw text into a terminal: for steering only.',
     'Coordinate only through the tmux-claude tools; their errors say what to do next.',
   ];
   if (ctx.briefing) lines.push('', '## Briefing', ctx.briefing);
@@ -74,6 +77,25 @@ export interface DeliveredMessage {
   senderId: string;
   senderRole: string;
   body: string;
+  subject?: string | null | undefined;
+  replyTo?: string | null | undefined;
+  topic?: string | null | undefined;
+  topicSeq?: number | null | undefined;
+  requiresAck?: boolean | undefined;
+  /** It was delivered before (the recipient restarted without acking it). */
+  redelivered?: boolean | undefined;
+}
+
+/** The header line of a message: `[tmux-claude] message <id> from <sender> (<role>)[; extras]:`. */
+function header(m: DeliveredMessage): string {
+  const extras = [
+    m.subject ? `; subject ${JSON.stringify(m.subject)}` : '',
+    m.replyTo ? `; reply to ${m.replyTo}` : '',
+    m.topic ? `; topic ${m.topic} #${m.topicSeq ?? '?'}` : '',
+    m.requiresAck ? '; ack required' : '',
+    m.redelivered ? '; redelivered' : '',
+  ];
+  return `[tmux-claude] message ${m.messageId} from ${m.senderId} (${m.senderRole})${extras.join('')}:`;
 }
 
 /**
@@ -81,12 +103,12 @@ export interface DeliveredMessage {
  * messages separated by a blank line. The scripted model parses this format (parseDeliveredMessages).
  */
 export function formatMessages(messages: readonly DeliveredMessage[]): string {
-  return messages
-    .map((m) => `[tmux-claude] message ${m.messageId} from ${m.senderId} (${m.senderRole}):\n${m.body}`)
-    .join('\n\n');
+  return messages.map((m) => `${header(m)}\n${m.body}`).join('\n\n');
 }
 
 /** The ids of every delivered-message header in a prompt, in order. */
 export function messageIdsIn(prompt: string): string[] {
-  return [...prompt.matchAll(/^\[tmux-claude\] message (\S+) from \S+ \([^)\n]*\):$/gm)].map((m) => m[1]!);
+  return [...prompt.matchAll(/^\[tmux-claude\] message (\S+) from \S+ \([^)\n]*\)(?:; [^\n]*)?:$/gm)].map(
+    (m) => m[1]!,
+  );
 }

@@ -145,4 +145,33 @@ void describe('messageIdsIn', () => {
     assert.deepEqual(messageIdsIn(wrapped), ['msg-1', 'msg-2']);
     assert.deepEqual(messageIdsIn('no header here'), []);
   });
+
+  void test('reads headers that carry a subject, reply, topic, ack and redelivery marks', () => {
+    const text = formatMessages([
+      {
+        messageId: 'msg-a',
+        senderId: 'spec-1',
+        senderRole: 'specialist',
+        body: 'b',
+        subject: 'api: "v2" ready',
+        replyTo: 'msg-0',
+        requiresAck: true,
+        redelivered: true,
+      },
+      {
+        messageId: 'msg-b',
+        senderId: 'supervisor',
+        senderRole: 'supervisor',
+        body: '{}',
+        topic: 'system.merged',
+        topicSeq: 3,
+      },
+    ]);
+    assert.match(
+      text,
+      /^\[tmux-claude\] message msg-a from spec-1 \(specialist\); subject "api: \\"v2\\" ready"; reply to msg-0; ack required; redelivered:$/m,
+    );
+    assert.match(text, /; topic system\.merged #3:$/m);
+    assert.deepEqual(messageIdsIn(text), ['msg-a', 'msg-b']);
+  });
 });

@@ -10,7 +10,9 @@ export type {
   InstanceFilter,
   RunStore,
   MessageStore,
-  MessageFilter,
+  DeliveryFilter,
+  NewMessage,
+  AckOutcome,
   EventLog,
   MetaStore,
 } from './types.js';

@@ -1,4 +1,14 @@
-import type { AuditEvent, EventInput, Instance, InstanceState, Message, Run } from '../core/index.js';
+import type {
+  AuditEvent,
+  Delivery,
+  DeliveryState,
+  Envelope,
+  EventInput,
+  Instance,
+  InstanceState,
+  Message,
+  Run,
+} from '../core/index.js';
 
 /** Fields of an instance that change after it is created. */
 export type InstancePatch = Partial<
@@ -34,29 +44,83 @@ export interface RunStore {
   list(): Promise<Run[]>;
 }
 
-export interface MessageFilter {
+export interface DeliveryFilter {
   runId?: string;
-  to?: string;
+  recipient?: string;
   from?: string;
-  states?: readonly Message['state'][];
+  states?: readonly DeliveryState[];
+  /** Only deliveries with seq above this (a follower's cursor). */
+  afterSeq?: number;
 }
 
-/** Durable messages. Ordering: per recipient in enqueue order (a rising sequence). */
+/** A message to store: everything but the topic position, which the store assigns. */
+export type NewMessage = Omit<Message, 'topicSeq'>;
+
+/** What {@link MessageStore.ack} did with each id. */
+export interface AckOutcome {
+  acked: string[];
+  alreadyAcked: string[];
+  /** Ids that are not a delivery to this recipient; when any, nothing was changed. */
+  unknown: string[];
+}
+
+/**
+ * Durable messages and their per-recipient deliveries (the bus's state machine), and topics. Every method is
+ * atomic on its own. Delivery order is `seq` order: a recipient's deliveries rise in the order they were posted.
+ */
 export interface MessageStore {
-  /** Stores a new pending message. Throws CONFLICT if the id exists. */
-  enqueue(message: Pick<Message, 'id' | 'runId' | 'from' | 'to' | 'body' | 'createdAt'>): Promise<Message>;
+  /**
+   * Stores a message and one pending delivery per recipient in one transaction. If the sender already posted
+   * a message with the same clientId, nothing is stored and that message is returned with `duplicate: true`.
+   * A topic message gets the topic's next sequence number. Throws CONFLICT if the id exists.
+   */
+  post(
+    message: NewMessage,
+    recipients: readonly string[],
+  ): Promise<{ message: Message; deliveries: Delivery[]; duplicate: boolean }>;
   get(id: string): Promise<Message | null>;
-  /** Pending messages for a recipient in send order. */
-  pendingFor(to: string): Promise<Message[]>;
-  /** Recipients that have pending messages. */
-  recipientsWithPending(): Promise<string[]>;
-  /** Counts an attempt to deliver these messages. */
-  recordAttempt(ids: readonly string[]): Promise<void>;
-  /** Moves pending messages to delivered; already delivered ones are left as they are (idempotent). */
-  markDelivered(ids: readonly string[], at: number): Promise<void>;
-  markFailed(ids: readonly string[]): Promise<void>;
-  list(filter?: MessageFilter, limit?: number): Promise<Message[]>;
-  count(filter?: MessageFilter): Promise<number>;
+  /** Every recipient's delivery of a message, in seq order. */
+  deliveriesOf(messageId: string): Promise<Delivery[]>;
+  /** The message a sender posted with this client id, with its deliveries. */
+  findByClientId(
+    from: string,
+    clientId: string,
+  ): Promise<{ message: Message; deliveries: Delivery[] } | null>;
+  /** A recipient's deliveries in the given states, oldest first. */
+  inbox(recipient: string, states: readonly DeliveryState[], limit?: number): Promise<Envelope[]>;
+  /** Recipients with a pending delivery whose next attempt is due at `now`. */
+  dueRecipients(now: number): Promise<string[]>;
+  /** Pending deliveries per recipient (only recipients that have some). */
+  pendingCounts(recipients?: readonly string[]): Promise<Map<string, number>>;
+  /** pending → delivered; returns the ids that moved (already delivered/acked ones are left alone). */
+  markDelivered(recipient: string, messageIds: readonly string[], at: number): Promise<string[]>;
+  /** Any non-dead state → acked. All or nothing: if an id is not this recipient's, nothing changes. */
+  ack(recipient: string, messageIds: readonly string[], at: number): Promise<AckOutcome>;
+  /** Counts a failed push attempt on pending deliveries and sets when the next one is due. */
+  recordFailedAttempt(
+    recipient: string,
+    messageIds: readonly string[],
+    nextAttemptAt: number,
+    error: string,
+  ): Promise<Delivery[]>;
+  /** pending/delivered → dead; returns the envelopes that moved. */
+  markDead(recipient: string, messageIds: readonly string[], at: number, error: string): Promise<Envelope[]>;
+  /**
+   * Delivered-but-unacked deliveries of messages that require an ack go back to pending (due now), e.g.
+   * after the recipient restarted. With `to`, they move to that recipient instead (a successor). Returns the
+   * message ids moved.
+   */
+  requeueUnacked(recipient: string, to?: string): Promise<string[]>;
+  /** Deliveries with their messages, in seq order (newest last); limit keeps the newest. */
+  list(filter?: DeliveryFilter, limit?: number): Promise<Envelope[]>;
+  count(filter?: DeliveryFilter): Promise<number>;
+  /** Subscribes an instance to a run's topic (idempotent). */
+  subscribe(runId: string, topic: string, instanceId: string, at: number): Promise<void>;
+  subscribers(runId: string, topic: string): Promise<string[]>;
+  /** The sequence number of the topic's newest message (0 when empty). */
+  topicHead(runId: string, topic: string): Promise<number>;
+  /** A topic's messages with topicSeq > afterSeq, oldest first. */
+  replay(runId: string, topic: string, afterSeq: number, limit: number): Promise<Message[]>;
 }
 
 /** The append-only audit trail. */

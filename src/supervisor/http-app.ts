@@ -2,7 +2,14 @@ import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middle
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { AGENT_KINDS, TmuxClaudeError, type ErrorCode, type Logger } from '../core/index.js';
+import {
+  AGENT_KINDS,
+  TmuxClaudeError,
+  type DeliveryState,
+  type Envelope,
+  type ErrorCode,
+  type Logger,
+} from '../core/index.js';
 import { mcpHandler, type Caller } from '../mcp/index.js';
 import type { Organisation } from './organisation.js';
 
@@ -83,6 +90,51 @@ const KillBody = z.object({ cascade: z.boolean().optional() });
  * The supervisor's HTTP surface: /api (admin token), /hooks (instance tokens), /mcp (instance tokens).
  * Host-header validation blocks DNS rebinding; there are no CORS headers, so pages cannot read responses.
  */
+/** One delivery as the CLI and dashboard show it: who, to whom, where it stands and how long it took. */
+export interface MessageFlowRow {
+  /** Delivery sequence number: a cursor for `?after=`. */
+  seq: number;
+  id: string;
+  runId: string;
+  from: string;
+  /** The recipient of this delivery. */
+  to: string;
+  /** The address the sender used (`parent`, `topic:…`, an id). */
+  address: string;
+  subject: string | null;
+  state: DeliveryState;
+  requiresAck: boolean;
+  attempts: number;
+  bytes: number;
+  sentAt: number;
+  /** Milliseconds from send to delivery / to ack, when reached. */
+  deliveredMs: number | null;
+  ackedMs: number | null;
+  error: string | null;
+  body: string;
+}
+
+export function messageFlowRow({ message: m, delivery: d }: Envelope): MessageFlowRow {
+  return {
+    seq: d.seq,
+    id: m.id,
+    runId: m.runId,
+    from: m.from,
+    to: d.recipient,
+    address: m.to,
+    subject: m.subject,
+    state: d.state,
+    requiresAck: m.requiresAck,
+    attempts: d.attempts,
+    bytes: Buffer.byteLength(m.body),
+    sentAt: m.createdAt,
+    deliveredMs: d.deliveredAt === null ? null : d.deliveredAt - m.createdAt,
+    ackedMs: d.ackedAt === null ? null : d.ackedAt - m.createdAt,
+    error: d.error,
+    body: m.body,
+  };
+}
+
 export function createApp(opts: AppOptions): express.Express {
   const { org, log } = opts;
   const app = express();
@@ -187,6 +239,10 @@ export function createApp(opts: AppOptions): express.Express {
     wrap((req) => org.restart(null, String(req.params.id))),
   );
   api.get(
+    '/events/head',
+    wrap(async () => ({ seq: await org.deps.store.events.lastSeq() })),
+  );
+  api.get(
     '/events',
     wrap(async (req) => {
       const after = Number(req.query.after ?? 0) || 0;
@@ -204,8 +260,21 @@ export function createApp(opts: AppOptions): express.Express {
   api.get(
     '/messages',
     wrap(async (req) => {
-      const runId = typeof req.query.run === 'string' ? req.query.run : undefined;
-      return org.deps.store.messages.list(runId ? { runId } : {});
+      const q = req.query;
+      const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+      const after = Number(q.after ?? 0);
+      const limit = Math.min(Math.max(Number(q.limit ?? 200) || 200, 1), 10_000);
+      const envelopes = await org.deps.store.messages.list(
+        {
+          runId: str(q.run),
+          recipient: str(q.to),
+          from: str(q.from),
+          ...(q.dead === '1' ? { states: ['dead' as const] } : {}),
+          ...(after > 0 ? { afterSeq: after } : {}),
+        },
+        limit,
+      );
+      return envelopes.map(messageFlowRow);
     }),
   );
   api.post(

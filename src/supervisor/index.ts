@@ -4,3 +4,4 @@ export { Organisation } from './organisation.js';
 export type { CreateRunRequest, RunStatus, HookPayload } from './organisation.js';
 export type { SupervisorInfo } from './run-file.js';
 export { readSupervisorInfo, isProcessAlive } from './run-file.js';
+export type { MessageFlowRow } from './http-app.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Git, initRepo } from '../git/index.js';
-import type { InstanceView } from '../mcp/index.js';
+import { TOOLS_BY_ROLE, type InstanceView } from '../mcp/index.js';
 import { createScriptedModelServer, type ScriptedModelServer } from '../scripted-model/index.js';
 import { CliHarness, eventually, processesOfHome } from '../testing/cli-harness.js';
 import { isProcessAlive } from './run-file.js';
@@ -243,16 +243,7 @@ describe('messages and roles against live agents', () => {
     const exec = await mcpClient(url, tokenOf(h, execSession));
     try {
       const execTools = (await exec.listTools()).tools.map((t) => t.name).sort();
-      assert.deepEqual(execTools, [
-        'get_progress',
-        'list',
-        'merge_branch',
-        'read',
-        'restart',
-        'send',
-        'spawn',
-        'terminate',
-      ]);
+      assert.deepEqual(execTools, [...TOOLS_BY_ROLE.executive].sort());
 
       const malformed = await exec.callTool({ name: 'spawn', arguments: { role: 'ceo', name: 42 } });
       assert.equal(malformed.isError, true);
@@ -269,8 +260,8 @@ describe('messages and roles against live agents', () => {
       const spec = await mcpClient(url, tokenOf(h, probe.tmuxSession));
       try {
         assert.deepEqual(
-          (await spec.listTools()).tools.map((t) => t.name),
-          ['send'],
+          (await spec.listTools()).tools.map((t) => t.name).sort(),
+          [...TOOLS_BY_ROLE.specialist].sort(),
         );
         const refused = await spec.callTool({
           name: 'spawn',
@@ -279,7 +270,7 @@ describe('messages and roles against live agents', () => {
         assert.equal(refused.isError, true);
         const badSend = await spec.callTool({ name: 'send', arguments: { to: 'someone-else', text: 'hi' } });
         assert.equal(badSend.isError, true);
-        assert.match(resultText(badSend), /only its parent/);
+        assert.match(resultText(badSend), /only to its parent/);
       } finally {
         await spec.close();
       }

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adapterFor } from '../agents/index.js';
+import { Bus, type Sender, type SystemTopic } from '../bus/index.js';
 import {
   LIVE_STATES,
   TmuxClaudeError,
@@ -9,7 +10,6 @@ import {
   isLive,
   managerBranch,
   newInstanceId,
-  newMessageId,
   newRunId,
   newTaskId,
   newToken,
@@ -19,11 +19,13 @@ import {
   type EventInput,
   type Instance,
   type InstanceState,
+  type Envelope,
   type Logger,
   type Message,
   type Paths,
   type Role,
   type Run,
+  Signals,
 } from '../core/index.js';
 import type { Git } from '../git/index.js';
 import type {
@@ -32,6 +34,8 @@ import type {
   MergeReport,
   MergeRequest,
   Orchestrator,
+  SendMessageRequest,
+  SendMessageResult,
   ProgressReport,
   SendResult,
   SpawnRequest,
@@ -41,7 +45,6 @@ import { formatMessages, messageIdsIn, rolePrompt } from '../prompts/index.js';
 import type { Store } from '../store/index.js';
 import type { TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
-import { Signals } from './signals.js';
 
 export interface OrganisationDeps {
   config: Config;
@@ -85,7 +88,6 @@ export interface HookPayload {
 }
 
 const DELIVERY_CONFIRM_MS = 5_000;
-const MAX_DELIVERY_ATTEMPTS = 5;
 
 /**
  * The organisation: spawns, stops and restarts instances, delivers messages, merges work, and keeps every
@@ -93,12 +95,21 @@ const MAX_DELIVERY_ATTEMPTS = 5;
  */
 export class Organisation implements Orchestrator {
   readonly signals = new Signals();
+  readonly bus: Bus;
   private readonly delivering = new Set<string>();
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
   private readonly readiness = new Map<string, { hook: boolean; mcp: boolean }>();
 
-  constructor(readonly deps: OrganisationDeps) {}
+  constructor(readonly deps: OrganisationDeps) {
+    this.bus = new Bus({
+      store: deps.store,
+      signals: this.signals,
+      emit: (e) => this.emit(e),
+      log: deps.log,
+      onMail: (recipient) => this.kickDelivery(recipient),
+    });
+  }
 
   private get store(): Store {
     return this.deps.store;
@@ -152,9 +163,9 @@ export class Organisation implements Orchestrator {
     if (!run) throw new TmuxClaudeError('NOT_FOUND', `run ${runId} not found`);
     const instances = await this.store.instances.list({ runId });
     const live = instances.filter((i) => isLive(i.state));
-    let pendingMessages = 0;
-    for (const i of live) pendingMessages += (await this.store.messages.pendingFor(i.id)).length;
-    const views = await Promise.all(instances.map((i) => this.view(i)));
+    const pending = await this.store.messages.pendingCounts(live.map((i) => i.id));
+    const pendingMessages = [...pending.values()].reduce((a, b) => a + b, 0);
+    const views = await this.views(instances);
     const quiescent =
       instances.length > 0 &&
       live.every((i) => i.state === 'idle') &&
@@ -200,8 +211,8 @@ export class Organisation implements Orchestrator {
       recipient = await this.mustGet(caller.parentId);
     } else if (caller && caller.role === 'specialist') {
       if (to !== caller.parentId) {
-        throw new TmuxClaudeError('FORBIDDEN', 'a specialist may message only its parent', {
-          hint: 'use to: "parent"',
+        throw new TmuxClaudeError('FORBIDDEN', 'a specialist may `send` only to its parent', {
+          hint: 'use to: "parent", or send_message to reach other agents',
         });
       }
       recipient = await this.mustGet(to);
@@ -219,28 +230,45 @@ export class Organisation implements Orchestrator {
         },
       );
     }
-    const message = await this.store.messages.enqueue({
-      id: newMessageId(),
-      runId: recipient.runId,
-      from: caller?.id ?? 'user',
+    const { messageId } = await this.bus.send(this.senderOf(caller, recipient.runId), {
       to: recipient.id,
       body: text,
-      createdAt: Date.now(),
     });
-    await this.emit({
-      kind: 'message.sent',
-      actor: caller?.id ?? 'user',
-      instanceId: recipient.id,
-      data: { messageId: message.id, to: recipient.id, bytes: Buffer.byteLength(text) },
-    });
-    const delivered = this.signals.wait(
-      `delivered:${message.id}`,
-      timeoutMs ?? this.deps.config.sendTimeoutMs,
-    );
-    this.kickDelivery(recipient.id);
-    const ok = await delivered;
-    const current = await this.store.messages.get(message.id);
-    return { messageId: message.id, to: recipient.id, delivered: ok || current?.state === 'delivered' };
+    const delivered = await this.waitDelivered(messageId, timeoutMs ?? this.deps.config.sendTimeoutMs);
+    return { messageId, to: recipient.id, delivered };
+  }
+
+  // ---- messaging (the bus, as agents use it) ----------------------------------------------------
+
+  sendMessage(caller: Caller, req: SendMessageRequest): Promise<SendMessageResult> {
+    return this.bus.send(this.senderOf(caller, caller.runId), req);
+  }
+
+  inbox(caller: Caller, opts: { unreadOnly: boolean; limit: number }) {
+    return this.bus.inbox(caller.id, opts);
+  }
+
+  ack(caller: Caller, ids: readonly string[]) {
+    return this.bus.ack(caller.id, ids);
+  }
+
+  waitForMessages(
+    caller: Caller,
+    opts: { timeoutMs: number; from?: string | undefined; subject?: string | undefined },
+  ) {
+    return this.bus.waitForMessages(caller.id, { ...opts, parentId: caller.parentId });
+  }
+
+  publish(caller: Caller, topic: string, body: string, subject?: string): Promise<SendMessageResult> {
+    return this.bus.publish(this.senderOf(caller, caller.runId), topic, body, subject);
+  }
+
+  subscribe(caller: Caller, topic: string) {
+    return this.bus.subscribe(this.senderOf(caller, caller.runId), topic);
+  }
+
+  replay(caller: Caller, topic: string, sinceSeq: number, limit: number) {
+    return this.bus.replay(this.senderOf(caller, caller.runId), topic, sinceSeq, limit);
   }
 
   async read(
@@ -261,7 +289,7 @@ export class Organisation implements Orchestrator {
       caller === null
         ? await this.store.instances.list()
         : [await this.mustGet(caller.id), ...(await descendants(this.store, caller.id))];
-    return Promise.all(instances.map((i) => this.view(i)));
+    return this.views(instances);
   }
 
   async terminate(
@@ -308,6 +336,8 @@ export class Organisation implements Orchestrator {
       pid: null,
     });
     await this.deps.tmux.killSession(inst.tmuxSession);
+    // What it received but never acked comes again once it is ready.
+    await this.bus.requeueUnacked(inst.id, 'instance restarted');
     const pid = await this.startSession(inst, run, token, true);
     await this.emit({
       kind: 'instance.restarted',
@@ -336,7 +366,7 @@ export class Organisation implements Orchestrator {
       total: all.length,
       percent,
       byState,
-      instances: await Promise.all(all.map((i) => this.view(i))),
+      instances: await this.views(all),
     };
   }
 
@@ -368,6 +398,13 @@ export class Organisation implements Orchestrator {
       actor: caller?.id ?? 'user',
       instanceId: req.instanceId ?? null,
       data: { source, into, commit: result.commit, commits: result.commits },
+    });
+    await this.publishSystem(run.id, 'system.merged', {
+      instance: req.instanceId ?? null,
+      source,
+      into,
+      commit: result.commit,
+      commits: result.commits,
     });
     return {
       merged: true,
@@ -426,8 +463,10 @@ export class Organisation implements Orchestrator {
           this.signals.notify(`prompt:${id}`);
         } else if (landed.size > 0) {
           // A late confirmation of an earlier paste that was given up on.
-          const late = (await this.store.messages.pendingFor(id)).filter((m) => landed.has(m.id));
-          if (late.length > 0) await this.markDelivered(id, late, Date.now());
+          const late = (await this.store.messages.inbox(id, ['pending'])).filter((e) =>
+            landed.has(e.message.id),
+          );
+          await this.bus.confirmDelivered(id, late, 'paste', Date.now());
         }
         return {};
       }
@@ -457,6 +496,7 @@ export class Organisation implements Orchestrator {
             await this.notifyFromSupervisor(
               caller.parentId,
               `${id} is ${why}. Attach with \`tmux-claude attach ${id}\` to answer it, or restart it.`,
+              'blocked',
             );
           }
         }
@@ -518,6 +558,8 @@ export class Organisation implements Orchestrator {
       const s = byName.get(inst.tmuxSession);
       if (s && !s.dead) {
         adopted.push(inst.id);
+        // A tool answer or a paste confirmed by the previous supervisor may not have reached the agent.
+        await this.bus.requeueUnacked(inst.id, 'supervisor restarted');
         continue;
       }
       lost.push(inst.id);
@@ -542,9 +584,9 @@ export class Organisation implements Orchestrator {
     return { adopted, lost };
   }
 
-  /** Delivery retries: idle recipients that still have pending messages. */
+  /** Delivery retries: recipients whose pending mail is due (backoff passed). */
   async retryDeliveries(): Promise<void> {
-    for (const id of await this.store.messages.recipientsWithPending()) this.kickDelivery(id);
+    for (const id of await this.bus.dueRecipients()) this.kickDelivery(id);
   }
 
   /** Stops every live instance (used by `down`). */
@@ -623,16 +665,16 @@ export class Organisation implements Orchestrator {
     try {
       await this.startSession(inst, run, token);
       if (opts.prompt) {
-        await this.store.messages.enqueue({
-          id: newMessageId(),
-          runId: run.id,
-          from: parent?.id ?? 'user',
-          to: id,
-          body: opts.prompt,
-          createdAt: Date.now(),
-        });
+        await this.bus.send(this.senderOf(parent, run.id), { to: id, body: opts.prompt, subject: 'task' });
       }
       await this.waitReady(inst);
+      await this.publishSystem(run.id, 'system.spawned', {
+        instance: id,
+        role,
+        parent: inst.parentId,
+        branch,
+        name: opts.name,
+      });
     } catch (err) {
       await this.stopInstance(await this.mustGet(id), 'supervisor', false, 'spawn failed').catch(
         () => undefined,
@@ -740,8 +782,7 @@ export class Organisation implements Orchestrator {
       endedAt: Date.now(),
     });
     if (!updated) return null;
-    const pending = await this.store.messages.pendingFor(inst.id);
-    await this.store.messages.markFailed(pending.map((m) => m.id));
+    await this.bus.recipientGone(inst.id, `recipient ${reason}`);
     let kept: string | null = null;
     if (inst.worktree) {
       const run = await this.mustGetRun(inst.runId);
@@ -760,6 +801,12 @@ export class Organisation implements Orchestrator {
       actor,
       instanceId: inst.id,
       data: { cascade, worktreeKept: kept !== null, reason },
+    });
+    await this.publishSystem(inst.runId, 'system.completed', {
+      instance: inst.id,
+      role: inst.role,
+      reason,
+      worktreeKept: kept,
     });
     return kept;
   }
@@ -782,6 +829,13 @@ export class Organisation implements Orchestrator {
         instanceId: id,
         data: { from: before.state, to, reason },
       });
+      if (to === 'dead') {
+        await this.publishSystem(updated.runId, 'system.failed', {
+          instance: id,
+          role: updated.role,
+          reason,
+        });
+      }
     }
     this.signals.notify(`state:${id}`);
     return updated;
@@ -801,40 +855,29 @@ export class Organisation implements Orchestrator {
     this.kickDelivery(id);
   }
 
-  /** Pending messages as one prompt text, oldest first; null when there are none. */
-  private async pendingPrompt(id: string): Promise<{ text: string; messages: Message[] } | null> {
-    const messages = await this.store.messages.pendingFor(id);
-    if (messages.length === 0) return null;
+  /** The next batch of pending mail as one prompt text, oldest first; null when there is none. */
+  private async pendingPrompt(id: string): Promise<{ text: string; envelopes: Envelope[] } | null> {
+    const envelopes = await this.bus.nextPush(id);
+    if (envelopes.length === 0) return null;
     const roles = new Map<string, string>();
-    for (const m of messages) {
+    for (const { message: m } of envelopes) {
       if (!roles.has(m.from)) roles.set(m.from, (await this.store.instances.get(m.from))?.role ?? m.from);
     }
     const text = formatMessages(
-      messages.map((m) => ({
+      envelopes.map(({ message: m, delivery: d }) => ({
         messageId: m.id,
         senderId: m.from,
         senderRole: roles.get(m.from)!,
         body: m.body,
+        subject: m.subject,
+        replyTo: m.replyTo,
+        topic: m.topic,
+        topicSeq: m.topicSeq,
+        requiresAck: m.requiresAck,
+        redelivered: d.attempts > 0 || d.deliveredAt !== null,
       })),
     );
-    return { text, messages };
-  }
-
-  private async markDelivered(id: string, messages: readonly Message[], started: number): Promise<void> {
-    const at = Date.now();
-    await this.store.messages.markDelivered(
-      messages.map((m) => m.id),
-      at,
-    );
-    for (const m of messages) {
-      await this.emit({
-        kind: 'message.delivered',
-        actor: 'supervisor',
-        instanceId: id,
-        data: { messageId: m.id, latencyMs: at - Math.min(m.createdAt, started) },
-      });
-      this.signals.notify(`delivered:${m.id}`);
-    }
+    return { text, envelopes };
   }
 
   /** At the end of a busy agent's turn: hand its pending messages over in the Stop hook's answer. */
@@ -843,8 +886,7 @@ export class Organisation implements Orchestrator {
     try {
       const pending = await this.pendingPrompt(id);
       if (!pending) return null;
-      await this.store.messages.recordAttempt(pending.messages.map((m) => m.id));
-      await this.markDelivered(id, pending.messages, Date.now());
+      await this.bus.confirmDelivered(id, pending.envelopes, 'stop-hook', Date.now());
       return { decision: 'block', reason: pending.text };
     } finally {
       this.delivering.delete(id);
@@ -852,18 +894,45 @@ export class Organisation implements Orchestrator {
   }
 
   /** A message from the supervisor itself (e.g. "your child is blocked"), delivered like any other. */
-  private async notifyFromSupervisor(to: string, body: string): Promise<void> {
+  private async notifyFromSupervisor(to: string, body: string, subject: string): Promise<void> {
     const inst = await this.store.instances.get(to);
     if (!inst || !isLive(inst.state)) return;
-    await this.store.messages.enqueue({
-      id: newMessageId(),
-      runId: inst.runId,
-      from: 'supervisor',
-      to,
-      body,
-      createdAt: Date.now(),
-    });
-    this.kickDelivery(to);
+    await this.bus.send(this.senderOf(null, inst.runId, 'supervisor'), { to, body, subject });
+  }
+
+  /** Publishes on a built-in topic; a failure is logged, never thrown (the fact is in the audit trail). */
+  private async publishSystem(
+    runId: string,
+    topic: SystemTopic,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await this.bus
+      .publishSystem(runId, topic, data)
+      .catch((err: unknown) => this.deps.log.warn({ err, topic }, 'system topic publish failed'));
+  }
+
+  /** The bus's view of who sends: an instance, or the user / the supervisor within a run. */
+  private senderOf(
+    who: Pick<Caller, 'id' | 'role' | 'parentId'> | null,
+    runId: string,
+    anonymous: 'user' | 'supervisor' = 'user',
+  ): Sender {
+    return who
+      ? { id: who.id, role: who.role, runId, parentId: who.parentId }
+      : { id: anonymous, role: null, runId, parentId: null };
+  }
+
+  /** Waits until a message has left pending for every recipient (delivered, acked or dead). */
+  private async waitDelivered(messageId: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const deliveries = await this.store.messages.deliveriesOf(messageId);
+      if (deliveries.every((d) => d.state === 'delivered' || d.state === 'acked')) return true;
+      if (deliveries.some((d) => d.state === 'dead')) return false;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await this.signals.wait(`delivered:${messageId}`, Math.min(left, 1_000));
+    }
   }
 
   private kickDelivery(id: string): void {
@@ -873,8 +942,9 @@ export class Organisation implements Orchestrator {
   }
 
   /**
-   * Pastes every pending message for an idle recipient as one prompt and waits for its UserPromptSubmit hook;
-   * Enter is re-sent once if the hook has not come. One delivery per recipient at a time.
+   * Pastes the next batch of pending mail for an idle recipient as one prompt and waits for its
+   * UserPromptSubmit hook; Enter is re-sent once if the hook has not come. An unconfirmed paste counts as a
+   * failed attempt (the bus backs off and dead-letters). One delivery per recipient at a time.
    */
   private async deliverPending(id: string): Promise<void> {
     if (this.delivering.has(id)) return;
@@ -884,8 +954,7 @@ export class Organisation implements Orchestrator {
       if (!inst || inst.state !== 'idle') return;
       const pending = await this.pendingPrompt(id);
       if (!pending) return;
-      const ids = pending.messages.map((m) => m.id);
-      await this.store.messages.recordAttempt(ids);
+      const ids = pending.envelopes.map((e) => e.message.id);
       const flight = { ids, confirmed: false };
       this.inFlight.set(id, flight);
       const started = Date.now();
@@ -899,20 +968,24 @@ export class Organisation implements Orchestrator {
         await landed;
       }
       if (!flight.confirmed) {
-        const attempts = Math.max(...pending.messages.map((m) => m.attempts + 1));
-        this.deps.log.warn({ instance: id, attempts }, 'delivery not confirmed');
-        if (attempts >= MAX_DELIVERY_ATTEMPTS) await this.store.messages.markFailed(ids);
+        this.deps.log.warn({ instance: id, messages: ids.length }, 'delivery not confirmed');
+        await this.bus.pushFailed(id, pending.envelopes, 'the prompt was not confirmed by the agent');
         return;
       }
-      await this.markDelivered(id, pending.messages, started);
+      await this.bus.confirmDelivered(id, pending.envelopes, 'paste', started);
     } finally {
       this.inFlight.delete(id);
       this.delivering.delete(id);
     }
+    // More may have arrived meanwhile, or the batch was capped.
+    if ((await this.store.messages.pendingCounts([id])).size > 0) this.kickDelivery(id);
   }
 
-  private async view(i: Instance): Promise<InstanceView> {
-    return {
+  private async views(instances: readonly Instance[]): Promise<InstanceView[]> {
+    const pending = await this.store.messages.pendingCounts(
+      instances.filter((i) => isLive(i.state)).map((i) => i.id),
+    );
+    return instances.map((i) => ({
       id: i.id,
       role: i.role,
       parentId: i.parentId,
@@ -923,9 +996,9 @@ export class Organisation implements Orchestrator {
       tmuxSession: i.tmuxSession,
       pid: i.pid,
       error: i.error,
-      pendingMessages: isLive(i.state) ? (await this.store.messages.pendingFor(i.id)).length : 0,
+      pendingMessages: pending.get(i.id) ?? 0,
       progress: i.progress,
-    };
+    }));
   }
 
   private spawnResult(i: Instance): SpawnResult {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,33 @@ describe('sqlite store specifics', () => {
       const b = new SqliteStore(file);
       assert.equal(await b.meta.get('k'), 'v');
       await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('carries messages of the first release (one row per message) into messages and deliveries', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tc-store-'));
+    try {
+      const file = join(dir, 'store.db');
+      const old = new Database(file);
+      old.exec(`CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL,
+        sender TEXT NOT NULL, recipient TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, delivered_at INTEGER);
+        INSERT INTO messages (id, run_id, sender, recipient, body, state, attempts, created_at)
+          VALUES ('m1', 'r', 'a', 'b', 'first', 'pending', 0, 1), ('m2', 'r', 'a', 'b', 'second', 'failed', 5, 2);`);
+      old.close();
+      const store = new SqliteStore(file);
+      const envelopes = await store.messages.list({ recipient: 'b' });
+      assert.deepEqual(
+        envelopes.map((e) => [e.message.id, e.message.body, e.delivery.state, e.delivery.attempts]),
+        [
+          ['m1', 'first', 'pending', 0],
+          ['m2', 'second', 'dead', 5],
+        ],
+      );
+      await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

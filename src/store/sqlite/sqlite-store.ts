@@ -8,17 +8,22 @@ import {
   type EventInput,
   type Instance,
   type InstanceState,
+  type Delivery,
+  type DeliveryState,
+  type Envelope,
   type Message,
   type Run,
 } from '../../core/index.js';
 import type {
+  AckOutcome,
+  DeliveryFilter,
   EventLog,
   InstanceFilter,
   InstancePatch,
   InstanceStore,
-  MessageFilter,
   MessageStore,
   MetaStore,
+  NewMessage,
   RunStore,
   Store,
 } from '../types.js';
@@ -37,12 +42,29 @@ CREATE TABLE IF NOT EXISTS instances (
 );
 CREATE INDEX IF NOT EXISTS instances_parent ON instances(parent_id);
 CREATE INDEX IF NOT EXISTS instances_token ON instances(token_hash);
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL,
-  sender TEXT NOT NULL, recipient TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, delivered_at INTEGER
+CREATE TABLE IF NOT EXISTS bus_messages (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, sender TEXT NOT NULL, address TEXT NOT NULL, subject TEXT,
+  body TEXT NOT NULL, requires_ack INTEGER NOT NULL, reply_to TEXT, client_id TEXT, topic TEXT,
+  topic_seq INTEGER, created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS messages_pending ON messages(recipient, state, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS bus_messages_client ON bus_messages(sender, client_id)
+  WHERE client_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS bus_messages_topic ON bus_messages(run_id, topic, topic_seq) WHERE topic IS NOT NULL;
+CREATE TABLE IF NOT EXISTS deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, recipient TEXT NOT NULL,
+  run_id TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL, created_at INTEGER NOT NULL, delivered_at INTEGER, acked_at INTEGER,
+  error TEXT, UNIQUE (message_id, recipient)
+);
+CREATE INDEX IF NOT EXISTS deliveries_inbox ON deliveries(recipient, state, seq);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS topics (
+  run_id TEXT NOT NULL, topic TEXT NOT NULL, head INTEGER NOT NULL, PRIMARY KEY (run_id, topic)
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+  run_id TEXT NOT NULL, topic TEXT NOT NULL, instance_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, topic, instance_id)
+);
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
   instance_id TEXT, data TEXT NOT NULL
@@ -52,6 +74,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 type Row = Record<string, unknown>;
+type PostResult = Awaited<ReturnType<MessageStore['post']>>;
 
 /** Columns added after a table was first shipped: added in place to stores created by older versions. */
 const ADDED_COLUMNS: Array<[table: string, column: string, type: string]> = [
@@ -62,6 +85,20 @@ function migrate(db: Database.Database): void {
   for (const [table, column, type] of ADDED_COLUMNS) {
     const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
     if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
+  // The first release kept one row per message with its state; carry those into messages + deliveries.
+  const old = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'messages'`).get();
+  if (old) {
+    db.transaction(() => {
+      db.exec(`INSERT OR IGNORE INTO bus_messages (id, run_id, sender, address, subject, body, requires_ack,
+          created_at)
+        SELECT id, run_id, sender, recipient, NULL, body, 0, created_at FROM messages ORDER BY seq;
+        INSERT OR IGNORE INTO deliveries (message_id, recipient, run_id, state, attempts, next_attempt_at,
+          created_at, delivered_at)
+        SELECT id, recipient, run_id, CASE state WHEN 'failed' THEN 'dead' ELSE state END, attempts, 0,
+          created_at, delivered_at FROM messages ORDER BY seq;
+        DROP TABLE messages;`);
+    })();
   }
 }
 
@@ -95,13 +132,54 @@ function rowToMessage(r: Row): Message {
     id: r.id as string,
     runId: r.run_id as string,
     from: r.sender as string,
-    to: r.recipient as string,
+    to: r.address as string,
+    subject: (r.subject as string | null) ?? null,
     body: r.body as string,
-    state: r.state as Message['state'],
-    attempts: r.attempts as number,
+    requiresAck: r.requires_ack === 1,
+    replyTo: (r.reply_to as string | null) ?? null,
+    clientId: (r.client_id as string | null) ?? null,
+    topic: (r.topic as string | null) ?? null,
+    topicSeq: (r.topic_seq as number | null) ?? null,
     createdAt: r.created_at as number,
-    deliveredAt: (r.delivered_at as number | null) ?? null,
   };
+}
+
+/** A deliveries row whose columns were selected with a `d_` prefix (see ENVELOPE_SELECT). */
+function rowToDelivery(r: Row, prefix = ''): Delivery {
+  return {
+    messageId: r[`${prefix}message_id`] as string,
+    recipient: r[`${prefix}recipient`] as string,
+    runId: r[`${prefix}run_id`] as string,
+    seq: r[`${prefix}seq`] as number,
+    state: r[`${prefix}state`] as DeliveryState,
+    attempts: r[`${prefix}attempts`] as number,
+    nextAttemptAt: r[`${prefix}next_attempt_at`] as number,
+    createdAt: r[`${prefix}created_at`] as number,
+    deliveredAt: (r[`${prefix}delivered_at`] as number | null) ?? null,
+    ackedAt: (r[`${prefix}acked_at`] as number | null) ?? null,
+    error: (r[`${prefix}error`] as string | null) ?? null,
+  };
+}
+
+const DELIVERY_COLUMNS = [
+  'message_id',
+  'recipient',
+  'run_id',
+  'seq',
+  'state',
+  'attempts',
+  'next_attempt_at',
+  'created_at',
+  'delivered_at',
+  'acked_at',
+  'error',
+];
+/** Deliveries joined with their messages; delivery columns carry a `d_` prefix. */
+const ENVELOPE_SELECT = `SELECT m.*, ${DELIVERY_COLUMNS.map((c) => `d.${c} AS d_${c}`).join(', ')}
+  FROM deliveries d JOIN bus_messages m ON m.id = d.message_id`;
+
+function rowToEnvelope(r: Row): Envelope {
+  return { message: rowToMessage(r), delivery: rowToDelivery(r, 'd_') };
 }
 
 function rowToRun(r: Row): Run {
@@ -294,59 +372,211 @@ export class SqliteStore implements Store {
 
   private makeMessages(): MessageStore {
     const db = this.db;
-    const insert = db.prepare(`INSERT INTO messages (id, run_id, sender, recipient, body, state, created_at)
-      VALUES (?, ?, ?, ?, ?, 'pending', ?)`);
-    const byId = db.prepare('SELECT * FROM messages WHERE id = ?');
-    const pending = db.prepare(
-      `SELECT * FROM messages WHERE recipient = ? AND state = 'pending' ORDER BY seq`,
+    const insertMessage = db.prepare(`INSERT INTO bus_messages (id, run_id, sender, address, subject, body,
+      requires_ack, reply_to, client_id, topic, topic_seq, created_at)
+      VALUES (@id, @runId, @from, @to, @subject, @body, @requiresAck, @replyTo, @clientId, @topic, @topicSeq,
+        @createdAt)`);
+    const insertDelivery = db.prepare(`INSERT INTO deliveries (message_id, recipient, run_id, state,
+      next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)`);
+    const byId = db.prepare('SELECT * FROM bus_messages WHERE id = ?');
+    const byClientId = db.prepare('SELECT * FROM bus_messages WHERE sender = ? AND client_id = ?');
+    const deliveriesOf = db.prepare('SELECT * FROM deliveries WHERE message_id = ? ORDER BY seq');
+    const bumpTopic = db.prepare(`INSERT INTO topics (run_id, topic, head) VALUES (?, ?, 1)
+      ON CONFLICT(run_id, topic) DO UPDATE SET head = head + 1 RETURNING head`);
+    const topicHead = db.prepare('SELECT head FROM topics WHERE run_id = ? AND topic = ?');
+    const due = db.prepare(
+      `SELECT DISTINCT recipient FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?`,
     );
-    const recipients = db.prepare(`SELECT DISTINCT recipient FROM messages WHERE state = 'pending'`);
-    const filterSql = (filter: MessageFilter) =>
-      whereClause([
-        ['run_id', filter.runId],
-        ['recipient', filter.to],
-        ['sender', filter.from],
-        ['state', filter.states],
+    const filterSql = (filter: DeliveryFilter) => {
+      const { sql, values } = whereClause([
+        ['d.run_id', filter.runId],
+        ['d.recipient', filter.recipient],
+        ['m.sender', filter.from],
+        ['d.state', filter.states],
       ]);
-    const inIds = (sql: string, ids: readonly string[], ...pre: unknown[]): void => {
-      if (ids.length === 0) return;
-      db.prepare(`${sql} AND id IN (${placeholders(ids.length)})`).run(...pre, ...ids);
+      if (filter.afterSeq === undefined) return { sql, values };
+      return { sql: `${sql ? `${sql} AND` : 'WHERE'} d.seq > ?`, values: [...values, filter.afterSeq] };
     };
-    return {
-      enqueue: async (m) => {
-        try {
-          insert.run(m.id, m.runId, m.from, m.to, m.body, m.createdAt);
-        } catch (err) {
-          if (isUniqueViolation(err)) throw new TmuxClaudeError('CONFLICT', `message ${m.id} exists`);
-          throw err;
+    /** Rows of `recipient` among `ids` (chunked: SQLite caps bound parameters). */
+    const envelopesOf = (recipient: string, ids: readonly string[]): Envelope[] => {
+      const out: Envelope[] = [];
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        const rows = db
+          .prepare(
+            `${ENVELOPE_SELECT} WHERE d.recipient = ? AND d.message_id IN (${placeholders(chunk.length)})
+             ORDER BY d.seq`,
+          )
+          .all(recipient, ...chunk) as Row[];
+        out.push(...rows.map(rowToEnvelope));
+      }
+      return out;
+    };
+    const setState = db.prepare(`UPDATE deliveries SET state = @state, delivered_at = @deliveredAt,
+      acked_at = @ackedAt, attempts = @attempts, next_attempt_at = @nextAttemptAt, error = @error
+      WHERE message_id = @messageId AND recipient = @recipient`);
+    const write = (d: Delivery): void => {
+      setState.run(d);
+    };
+
+    const findByClientId = (from: string, clientId: string) => {
+      const row = byClientId.get(from, clientId) as Row | undefined;
+      if (!row) return null;
+      const message = rowToMessage(row);
+      return { message, deliveries: (deliveriesOf.all(message.id) as Row[]).map((r) => rowToDelivery(r)) };
+    };
+    const post = db.transaction((m: NewMessage, recipients: readonly string[]): PostResult => {
+      const existing = m.clientId === null ? null : findByClientId(m.from, m.clientId);
+      if (existing) return { ...existing, duplicate: true };
+      const topicSeq =
+        m.topic === null ? null : ((bumpTopic.get(m.runId, m.topic) as { head: number }).head ?? null);
+      try {
+        insertMessage.run({ ...m, requiresAck: m.requiresAck ? 1 : 0, topicSeq });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new TmuxClaudeError('CONFLICT', `message ${m.id} exists`);
+        throw err;
+      }
+      for (const r of new Set(recipients)) insertDelivery.run(m.id, r, m.runId, m.createdAt, m.createdAt);
+      const deliveries = (deliveriesOf.all(m.id) as Row[]).map((r) => rowToDelivery(r));
+      return { message: { ...m, topicSeq }, deliveries, duplicate: false };
+    });
+    const ack = db.transaction((recipient: string, ids: readonly string[], at: number): AckOutcome => {
+      const unique = [...new Set(ids)];
+      const found = new Map(envelopesOf(recipient, unique).map((e) => [e.message.id, e.delivery]));
+      const unknown = unique.filter((id) => {
+        const d = found.get(id);
+        return !d || d.state === 'dead';
+      });
+      if (unknown.length > 0) return { acked: [], alreadyAcked: [], unknown };
+      const acked: string[] = [];
+      const alreadyAcked: string[] = [];
+      for (const id of unique) {
+        const d = found.get(id)!;
+        if (d.state === 'acked') {
+          alreadyAcked.push(id);
+          continue;
         }
-        return rowToMessage(byId.get(m.id) as Row);
+        write({ ...d, state: 'acked', ackedAt: at, deliveredAt: d.deliveredAt ?? at });
+        acked.push(id);
+      }
+      return { acked, alreadyAcked, unknown };
+    });
+    const transitionAll = db.transaction(
+      (
+        recipient: string,
+        ids: readonly string[],
+        from: readonly DeliveryState[],
+        change: (d: Delivery) => Delivery,
+      ): Envelope[] => {
+        const moved: Envelope[] = [];
+        for (const e of envelopesOf(recipient, ids)) {
+          if (!from.includes(e.delivery.state)) continue;
+          const delivery = change(e.delivery);
+          write(delivery);
+          moved.push({ message: e.message, delivery });
+        }
+        return moved;
       },
+    );
+    const requeue = db.transaction((recipient: string, to: string | undefined): string[] => {
+      const rows = db
+        .prepare(
+          `SELECT d.message_id FROM deliveries d JOIN bus_messages m ON m.id = d.message_id
+           WHERE d.recipient = ? AND (d.state = 'pending' OR (d.state = 'delivered' AND m.requires_ack = 1))
+           ORDER BY d.seq`,
+        )
+        .all(recipient) as Array<{ message_id: string }>;
+      const ids = rows.map((r) => r.message_id);
+      if (ids.length === 0) return [];
+      const moved: string[] = [];
+      // A successor that already holds a copy keeps its own; the rest move over.
+      const update = db.prepare(`UPDATE OR IGNORE deliveries SET recipient = ?, state = 'pending',
+        next_attempt_at = 0, delivered_at = NULL WHERE message_id = ? AND recipient = ?`);
+      for (const id of ids) {
+        if (update.run(to ?? recipient, id, recipient).changes > 0) moved.push(id);
+      }
+      return moved;
+    });
+
+    return {
+      post: async (m, recipients) => post(m, recipients),
+      findByClientId: async (from, clientId) => findByClientId(from, clientId),
+      deliveriesOf: async (id) => (deliveriesOf.all(id) as Row[]).map((r) => rowToDelivery(r)),
       get: async (id) => {
         const row = byId.get(id) as Row | undefined;
         return row ? rowToMessage(row) : null;
       },
-      pendingFor: async (to) => (pending.all(to) as Row[]).map(rowToMessage),
-      recipientsWithPending: async () => (recipients.all() as Row[]).map((r) => r.recipient as string),
-      recordAttempt: async (ids) => {
-        inIds('UPDATE messages SET attempts = attempts + 1 WHERE 1 = 1', ids);
+      inbox: async (recipient, states, limit = 1000) => {
+        const { sql, values } = filterSql({ recipient, states });
+        const rows = db.prepare(`${ENVELOPE_SELECT} ${sql} ORDER BY d.seq LIMIT ?`).all(...values, limit);
+        return (rows as Row[]).map(rowToEnvelope);
       },
-      markDelivered: async (ids, at) => {
-        inIds(`UPDATE messages SET state = 'delivered', delivered_at = ? WHERE state = 'pending'`, ids, at);
+      dueRecipients: async (now) => (due.all(now) as Row[]).map((r) => r.recipient as string),
+      pendingCounts: async (recipients) => {
+        const { sql, values } = whereClause([
+          ['state', ['pending']],
+          ['recipient', recipients],
+        ]);
+        const rows = db
+          .prepare(`SELECT recipient, COUNT(*) AS n FROM deliveries ${sql} GROUP BY recipient`)
+          .all(...values) as Array<{ recipient: string; n: number }>;
+        return new Map(rows.map((r) => [r.recipient, r.n]));
       },
-      markFailed: async (ids) => {
-        inIds(`UPDATE messages SET state = 'failed' WHERE state = 'pending'`, ids);
-      },
+      markDelivered: async (recipient, ids, at) =>
+        transitionAll(recipient, ids, ['pending'], (d) => ({
+          ...d,
+          state: 'delivered',
+          deliveredAt: at,
+        })).map((e) => e.message.id),
+      ack: async (recipient, ids, at) => ack(recipient, ids, at),
+      recordFailedAttempt: async (recipient, ids, nextAttemptAt, error) =>
+        transitionAll(recipient, ids, ['pending'], (d) => ({
+          ...d,
+          attempts: d.attempts + 1,
+          nextAttemptAt,
+          error,
+        })).map((e) => e.delivery),
+      markDead: async (recipient, ids, _at, error) =>
+        transitionAll(recipient, ids, ['pending', 'delivered'], (d) => ({ ...d, state: 'dead', error })),
+      requeueUnacked: async (recipient, to) => requeue(recipient, to),
       list: async (filter = {}, limit = 1000) => {
         const { sql, values } = filterSql(filter);
-        const rows = db.prepare(`SELECT * FROM messages ${sql} ORDER BY seq LIMIT ?`).all(...values, limit);
-        return (rows as Row[]).map(rowToMessage);
+        const rows = db
+          .prepare(`SELECT * FROM (${ENVELOPE_SELECT} ${sql} ORDER BY d.seq DESC LIMIT ?) ORDER BY d_seq`)
+          .all(...values, limit);
+        return (rows as Row[]).map(rowToEnvelope);
       },
       count: async (filter = {}) => {
         const { sql, values } = filterSql(filter);
-        const row = db.prepare(`SELECT COUNT(*) AS n FROM messages ${sql}`).get(...values) as { n: number };
+        const row = db
+          .prepare(`SELECT COUNT(*) AS n FROM deliveries d JOIN bus_messages m ON m.id = d.message_id ${sql}`)
+          .get(...values) as { n: number };
         return row.n;
       },
+      subscribe: async (runId, topic, instanceId, at) => {
+        db.prepare(
+          'INSERT OR IGNORE INTO subscriptions (run_id, topic, instance_id, created_at) VALUES (?, ?, ?, ?)',
+        ).run(runId, topic, instanceId, at);
+      },
+      subscribers: async (runId, topic) =>
+        (
+          db
+            .prepare(
+              'SELECT instance_id FROM subscriptions WHERE run_id = ? AND topic = ? ORDER BY created_at',
+            )
+            .all(runId, topic) as Array<{ instance_id: string }>
+        ).map((r) => r.instance_id),
+      topicHead: async (runId, topic) =>
+        (topicHead.get(runId, topic) as { head: number } | undefined)?.head ?? 0,
+      replay: async (runId, topic, afterSeq, limit) =>
+        (
+          db
+            .prepare(
+              `SELECT * FROM bus_messages WHERE run_id = ? AND topic = ? AND topic_seq > ?
+               ORDER BY topic_seq LIMIT ?`,
+            )
+            .all(runId, topic, afterSeq, limit) as Row[]
+        ).map(rowToMessage),
     };
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Instance, TmuxClaudeError } from '../../core/index.js';
-import type { Store } from '../types.js';
+import type { NewMessage, Store } from '../types.js';
 
 /** Builds a unique store for one suite run and disposes of it (files, key prefixes). */
 export interface StoreHarness {
@@ -10,6 +10,28 @@ export interface StoreHarness {
 }
 
 let counter = 0;
+function uniq(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function message(overrides: Partial<NewMessage> = {}): NewMessage {
+  return {
+    id: uniq('msg'),
+    runId: 'run-1',
+    from: 'sender',
+    to: 'someone',
+    subject: null,
+    body: 'hello',
+    requiresAck: false,
+    replyTo: null,
+    clientId: null,
+    topic: null,
+    createdAt: Date.now(),
+    ...overrides,
+  };
+}
+
 function instance(overrides: Partial<Instance> = {}): Instance {
   counter += 1;
   const now = Date.now();
@@ -131,39 +153,186 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
       );
     });
 
-    it('keeps messages byte-for-byte and in send order per recipient', async () => {
+    it('keeps messages byte-for-byte with one delivery per recipient, in send order', async () => {
       const body = `$HOME \`whoami\` "q" 'q' ; a\tb\nnext ünïcödé 🚀 ${'x'.repeat(10_000)}`;
-      const to = `rcpt-${Math.random()}`;
-      const ids = ['m1', 'm2', 'm3'].map((m) => `${m}-${to}`);
-      for (const id of ids) {
-        await store.messages.enqueue({ id, runId: 'run-1', from: 'a', to, body, createdAt: Date.now() });
+      const to = uniq('rcpt');
+      const other = uniq('rcpt');
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const posted = await store.messages.post(message({ to, body }), [to, other, to]);
+        assert.equal(posted.duplicate, false);
+        assert.deepEqual(posted.deliveries.map((d) => d.recipient).sort(), [to, other].sort());
+        assert.ok(posted.deliveries.every((d) => d.state === 'pending' && d.attempts === 0));
+        ids.push(posted.message.id);
       }
-      const pending = await store.messages.pendingFor(to);
+      const inbox = await store.messages.inbox(to, ['pending']);
       assert.deepEqual(
-        pending.map((m) => m.id),
+        inbox.map((e) => e.message.id),
         ids,
       );
-      assert.equal(pending[0]?.body, body);
-      assert.ok((await store.messages.recipientsWithPending()).includes(to));
-      await store.messages.recordAttempt([ids[0]!]);
-      await store.messages.markDelivered([ids[0]!, ids[1]!], 1234);
-      await store.messages.markDelivered([ids[0]!], 9999);
-      const first = await store.messages.get(ids[0]!);
-      assert.equal(first?.state, 'delivered');
-      assert.equal(first?.deliveredAt, 1234, 'delivering twice keeps the first delivery');
-      assert.equal(first?.attempts, 1);
+      assert.equal(inbox[0]?.message.body, body);
+      assert.ok(inbox[0]!.delivery.seq < inbox[1]!.delivery.seq);
+      assert.equal((await store.messages.get(ids[0]!))?.body, body);
       assert.deepEqual(
-        (await store.messages.pendingFor(to)).map((m) => m.id),
-        [ids[2]],
+        (await store.messages.deliveriesOf(ids[0]!)).map((d) => d.recipient),
+        [to, other],
       );
-      await store.messages.markFailed([ids[2]!]);
-      assert.equal(await store.messages.count({ to, states: ['failed'] }), 1);
-      assert.equal(await store.messages.count({ to }), 3);
-      assert.equal((await store.messages.list({ to, from: 'a' })).length, 3);
-      assert.ok(!(await store.messages.recipientsWithPending()).includes(to));
+      assert.equal(await store.messages.get('msg-nope'), null);
+      assert.equal((await store.messages.pendingCounts([to, other])).get(to), 3);
       await assert.rejects(
-        store.messages.enqueue({ id: ids[0]!, runId: 'r', from: 'a', to, body: '', createdAt: 0 }),
+        store.messages.post(message({ id: ids[0]! }), [to]),
         (e: unknown) => (e as TmuxClaudeError).code === 'CONFLICT',
+      );
+    });
+
+    it('is idempotent per sender and client id', async () => {
+      const to = uniq('rcpt');
+      const first = await store.messages.post(message({ from: 'a', clientId: 'c-1', to }), [to]);
+      const again = await store.messages.post(message({ from: 'a', clientId: 'c-1', to, body: 'other' }), [
+        to,
+      ]);
+      assert.equal(again.duplicate, true);
+      assert.equal(again.message.id, first.message.id);
+      assert.equal(again.message.body, first.message.body);
+      assert.equal((await store.messages.findByClientId('a', 'c-1'))?.message.id, first.message.id);
+      assert.deepEqual(
+        (await store.messages.findByClientId('a', 'c-1'))?.deliveries.map((d) => d.recipient),
+        [to],
+      );
+      assert.equal(await store.messages.findByClientId('a', 'c-2'), null);
+      const otherSender = await store.messages.post(message({ from: 'b', clientId: 'c-1', to }), [to]);
+      assert.equal(otherSender.duplicate, false);
+      assert.equal(await store.messages.count({ recipient: to }), 2);
+    });
+
+    it('moves deliveries pending → delivered → acked, counts failed attempts and dead-letters', async () => {
+      const to = uniq('rcpt');
+      const [a, b, c] = [
+        await store.messages.post(message({ to, requiresAck: true }), [to]),
+        await store.messages.post(message({ to }), [to]),
+        await store.messages.post(message({ to }), [to]),
+      ].map((p) => p.message.id) as [string, string, string];
+      assert.ok((await store.messages.dueRecipients(Date.now() + 1)).includes(to));
+      const failed = await store.messages.recordFailedAttempt(
+        to,
+        [a, b],
+        Date.now() + 60_000,
+        'not confirmed',
+      );
+      assert.deepEqual(
+        failed.map((d) => [d.attempts, d.error]),
+        [
+          [1, 'not confirmed'],
+          [1, 'not confirmed'],
+        ],
+      );
+      assert.deepEqual(await store.messages.markDelivered(to, [a, b], 1234), [a, b]);
+      assert.deepEqual(await store.messages.markDelivered(to, [a], 9999), [], 'delivering twice is a no-op');
+      const [first] = await store.messages.inbox(to, ['delivered'], 1);
+      assert.equal(first?.delivery.deliveredAt, 1234);
+      assert.deepEqual(await store.messages.ack(to, [a, a], 2000), {
+        acked: [a],
+        alreadyAcked: [],
+        unknown: [],
+      });
+      assert.deepEqual(await store.messages.ack(to, [a], 3000), {
+        acked: [],
+        alreadyAcked: [a],
+        unknown: [],
+      });
+      const refused = await store.messages.ack(to, [b, 'msg-unknown'], 3000);
+      assert.deepEqual(refused, { acked: [], alreadyAcked: [], unknown: ['msg-unknown'] });
+      assert.equal(
+        (await store.messages.inbox(to, ['delivered'])).length,
+        1,
+        'a refused ack changes nothing',
+      );
+      assert.deepEqual(
+        (await store.messages.ack(uniq('someone-else'), [b], 1)).unknown,
+        [b],
+        'a message addressed to someone else cannot be acked',
+      );
+      const dead = await store.messages.markDead(to, [c], 5000, 'gave up after 5 attempts');
+      assert.deepEqual(
+        dead.map((e) => [e.message.id, e.delivery.state, e.delivery.error]),
+        [[c, 'dead', 'gave up after 5 attempts']],
+      );
+      assert.equal(await store.messages.count({ recipient: to, states: ['dead'] }), 1);
+      assert.deepEqual((await store.messages.ack(to, [c], 1)).unknown, [c], 'a dead letter cannot be acked');
+      assert.ok(!(await store.messages.dueRecipients(Date.now() + 1)).includes(to));
+    });
+
+    it('requeues unacked deliveries that require an ack, to the recipient or to a successor', async () => {
+      const to = uniq('rcpt');
+      const successor = uniq('rcpt');
+      const needsAck = (await store.messages.post(message({ to, requiresAck: true }), [to])).message.id;
+      const noAck = (await store.messages.post(message({ to }), [to])).message.id;
+      const acked = (await store.messages.post(message({ to, requiresAck: true }), [to])).message.id;
+      await store.messages.markDelivered(to, [needsAck, noAck, acked], 10);
+      await store.messages.ack(to, [acked], 11);
+      assert.deepEqual(await store.messages.requeueUnacked(to), [needsAck]);
+      assert.deepEqual(
+        (await store.messages.inbox(to, ['pending'])).map((e) => e.message.id),
+        [needsAck],
+      );
+      assert.deepEqual(await store.messages.requeueUnacked(to, successor), [needsAck]);
+      assert.deepEqual(
+        (await store.messages.inbox(successor, ['pending'])).map((e) => e.message.id),
+        [needsAck],
+      );
+      assert.equal((await store.messages.inbox(to, ['pending'])).length, 0);
+    });
+
+    it('lists deliveries with filters and a cursor, newest kept under a limit', async () => {
+      const runId = uniq('run');
+      const to = uniq('rcpt');
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        ids.push((await store.messages.post(message({ runId, from: 'lister', to }), [to])).message.id);
+      }
+      const all = await store.messages.list({ runId });
+      assert.deepEqual(
+        all.map((e) => e.message.id),
+        ids,
+      );
+      assert.deepEqual(
+        (await store.messages.list({ runId }, 2)).map((e) => e.message.id),
+        ids.slice(3),
+      );
+      const after = await store.messages.list({ runId, afterSeq: all[2]!.delivery.seq });
+      assert.deepEqual(
+        after.map((e) => e.message.id),
+        ids.slice(3),
+      );
+      assert.equal(await store.messages.count({ runId, from: 'lister', states: ['pending'] }), 5);
+    });
+
+    it('keeps topics as append-only logs per run with subscribers and replay', async () => {
+      const runId = uniq('run');
+      const sub = uniq('sub');
+      await store.messages.subscribe(runId, 'build', sub, 1);
+      await store.messages.subscribe(runId, 'build', sub, 2);
+      assert.deepEqual(await store.messages.subscribers(runId, 'build'), [sub]);
+      assert.deepEqual(await store.messages.subscribers(uniq('run'), 'build'), []);
+      assert.equal(await store.messages.topicHead(runId, 'build'), 0);
+      const seqs: Array<number | null> = [];
+      for (let i = 0; i < 3; i++) {
+        const posted = await store.messages.post(
+          message({ runId, to: 'topic:build', topic: 'build', body: `event ${i}` }),
+          [sub],
+        );
+        seqs.push(posted.message.topicSeq);
+      }
+      assert.deepEqual(seqs, [1, 2, 3]);
+      const otherRun = await store.messages.post(message({ runId: uniq('run'), topic: 'build' }), []);
+      assert.equal(otherRun.message.topicSeq, 1, 'each run has its own topic log');
+      assert.equal(await store.messages.topicHead(runId, 'build'), 3);
+      assert.deepEqual(
+        (await store.messages.replay(runId, 'build', 1, 10)).map((m) => [m.topicSeq, m.body]),
+        [
+          [2, 'event 1'],
+          [3, 'event 2'],
+        ],
       );
     });
 
@@ -178,7 +347,7 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
         kind: 'message.sent',
         actor: 'exec-1',
         instanceId: 'other',
-        data: { messageId: 'm', to: 'x', bytes: 3 },
+        data: { messageId: 'm', to: 'x', recipients: ['x'], bytes: 3 },
       });
       assert.ok(second.seq > first.seq);
       assert.equal(await store.events.lastSeq(), second.seq);
@@ -187,7 +356,7 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
         after.map((e) => e.seq),
         [second.seq],
       );
-      assert.deepEqual(after[0]?.data, { messageId: 'm', to: 'x', bytes: 3 });
+      assert.deepEqual(after[0]?.data, { messageId: 'm', to: 'x', recipients: ['x'], bytes: 3 });
       const mine = await store.events.list({ instanceId: 'exec-1' });
       assert.ok(mine.every((e) => e.instanceId === 'exec-1'));
       assert.ok(mine.some((e) => e.seq === first.seq));

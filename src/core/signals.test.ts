@@ -107,4 +107,20 @@ void describe('Signals', () => {
     assert.deepEqual(new Set(await Promise.all(waits)), new Set([true]));
     assert.equal(timers(), before);
   });
+
+  void test('waitSince returns at once for a notification between reading the version and waiting', async () => {
+    const signals = new Signals();
+    const v = signals.version('inbox:a');
+    signals.notify('inbox:a');
+    assert.equal(await signals.waitSince('inbox:a', v, 60_000), true);
+    const v2 = signals.version('inbox:a');
+    assert.equal(v2, v + 1);
+    const waiting = track(signals.waitSince('inbox:a', v2, 60_000));
+    await flush();
+    assert.equal(waiting.value, 'pending');
+    signals.notify('inbox:a');
+    await flush();
+    assert.equal(waiting.value, true);
+    assert.equal(await signals.waitSince('inbox:b', signals.version('inbox:b'), 10), false);
+  });
 });
