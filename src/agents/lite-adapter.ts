@@ -11,7 +11,10 @@ function liteEntry(): string[] {
   return [process.execPath, '--import', 'tsx', join(here, 'lite', 'main.ts')];
 }
 
-/** The built-in light runtime: a small agent loop in the pane, talking to the model API and to /mcp. */
+/**
+ * The built-in light runtime: a small agent loop in the pane, talking to the model API and to /mcp. A restart
+ * (`ctx.resume`) continues the conversation recorded in the instance's transcript.
+ */
 export const liteAdapter: AgentAdapter = {
   kind: 'lite',
   enterDelayMs: 200,
@@ -30,6 +33,8 @@ export const liteAdapter: AgentAdapter = {
         TMUX_CLAUDE_TOKEN: ctx.token,
         TMUX_CLAUDE_SYSTEM_PROMPT_FILE: ctx.systemPromptFile,
         TMUX_CLAUDE_TRANSCRIPT: join(ctx.instanceDir, 'transcript.jsonl'),
+        // Set either way, so a value inherited from the run environment cannot stand in for the supervisor's.
+        TMUX_CLAUDE_RESUME: ctx.resume ? '1' : '0',
       },
     });
   },

@@ -20,6 +20,8 @@ export {
   stripClientMarkup,
 } from './prompt-formats.js';
 export type { ScriptedKnobs } from './prompt-formats.js';
+export type { ChatterConfig } from './chatter.js';
+export { chatterConfig, formatChatterBlock, processedIdsIn, processedCountsInTranscript } from './chatter.js';
 export type { SideRequest } from './side-requests.js';
 export { sideRequest } from './side-requests.js';
 export type {

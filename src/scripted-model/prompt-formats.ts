@@ -6,9 +6,47 @@ import type { DeliveredMessage } from '../prompts/index.js';
  * them back). They are a contract: change both sides together.
  */
 
-const HEADER = /^\[tmux-claude\] message (\S+) from (\S+) \(([^)\n]*)\):\n/gm;
+// `[tmux-claude] message <id> from <sender> (<role>)[; extras]:` at the start of a line, the body on the next.
+const HEADER = /^\[tmux-claude\] message (\S+) from (\S+) \(([^)\n]*)\)((?:; [^\n]*)?):\n/gm;
+// The extras a header may carry, in the order the supervisor writes them (src/prompts formatMessages).
+const EXTRAS =
+  /^(?:; subject ("(?:[^"\\\n]|\\.)*"))?(?:; reply to ([^\s;]+))?(?:; topic (\S+) #(\d+|\?))?(; ack required)?(; redelivered)?$/;
 
-/** Every delivered-message block in a text, in order; text before the first header is ignored. */
+/** The subject, reply, topic, ack and redelivery marks of a header's extras (only those present). */
+function parseExtras(extras: string): Partial<DeliveredMessage> {
+  if (extras === '') return {};
+  const m = EXTRAS.exec(extras);
+  if (!m) {
+    // Extras in another order or of an unknown kind: keep the flags a reader acts on.
+    return {
+      ...(extras.includes('; ack required') ? { requiresAck: true } : {}),
+      ...(extras.includes('; redelivered') ? { redelivered: true } : {}),
+    };
+  }
+  const out: Partial<DeliveredMessage> = {};
+  if (m[1] !== undefined) {
+    try {
+      const subject: unknown = JSON.parse(m[1]);
+      if (typeof subject === 'string') out.subject = subject;
+    } catch {
+      // A subject that is not a JSON string is left out.
+    }
+  }
+  if (m[2] !== undefined) out.replyTo = m[2];
+  if (m[3] !== undefined) {
+    out.topic = m[3];
+    if (m[4] !== undefined && m[4] !== '?') out.topicSeq = Number(m[4]);
+  }
+  if (m[5] !== undefined) out.requiresAck = true;
+  if (m[6] !== undefined) out.redelivered = true;
+  return out;
+}
+
+/**
+ * Every delivered-message block in a text, in order; text before the first header is ignored. The header's
+ * extras (`; subject "…"`, `; reply to <id>`, `; topic <name> #<seq>`, `; ack required`, `; redelivered`)
+ * become the optional fields of the same names; fields whose mark is absent are left out.
+ */
 export function parseDeliveredMessages(text: string): DeliveredMessage[] {
   const headers = [...text.matchAll(HEADER)];
   return headers.map((h, i) => {
@@ -21,6 +59,7 @@ export function parseDeliveredMessages(text: string): DeliveredMessage[] {
       senderRole: h[3] ?? '',
       // The blank line separating blocks is not part of the body.
       body: text.slice(start, end).replace(/\n+$/, ''),
+      ...parseExtras(h[4] ?? ''),
     };
   });
 }
@@ -86,7 +125,7 @@ export function textOf(content: unknown): string {
 
 const SYSTEM_REMINDER = /<system-reminder>[\s\S]*?<\/system-reminder>/g;
 const PASTED_TAG = /<\/?pasted_content(?:\s+id="[^"]*")?\s*>/g;
-const DELIVERED_HEADER = /^\[tmux-claude\] message \S+ from \S+ \([^)\n]*\):$/m;
+const DELIVERED_HEADER = /^\[tmux-claude\] message \S+ from \S+ \([^)\n]*\)(?:; [^\n]*)?:$/m;
 // A prompt typed while Claude Code is mid-turn reaches the model inside this wrapper, next to a tool result.
 const MID_TURN_LEAD = /^The user sent a new message while you were working:\n/;
 const MID_TURN_TAIL = /\n+This is how Claude Code surfaces messages the user sends mid-turn\b[\s\S]*$/;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEMO_PLAN, type ManagerPlan, type OrgPlan, type SpecialistPlan } from './demo-plan.js';
 import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { expandTranscripts } from './compaction.js';
+import { chatterConfig, chatterTurn } from './chatter.js';
 import {
   extractJsonBlock,
   formatFencedBlock,
@@ -587,7 +588,8 @@ export function knobsOf(messages: readonly WireMessage[], context: readonly stri
 /**
  * The scripted model: decides the next assistant reply for a role from the conversation alone (pure and
  * deterministic; the same history always gives the same reply, tool ids included). Never throws: an
- * unknown role or situation yields a plain text reply that says so.
+ * unknown role or situation yields a plain text reply that says so. A conversation with a ```chatter block
+ * runs the chatter scenario (chatter.ts) whatever the role.
  */
 export function nextTurn(
   role: string | undefined,
@@ -598,14 +600,19 @@ export function nextTurn(
   if (!last || last.role !== 'user') {
     return endTurn('Scripted model: the conversation must end with a user message.');
   }
+  // A conversation compacted by Claude Code carries its earlier messages in a transcript block.
+  const expanded = expandTranscripts(messages);
+  const h = analyse(expanded);
+  // The chatter scenario (message-bus chaos tests) runs for any role, and handles failed calls itself.
+  const chatter = chatterConfig(h.userTexts.map((t) => t.text));
+  if (typeof chatter === 'string') return endTurn(chatter);
+  if (chatter) return chatterTurn(expanded, chatter, new ToolUses(messages, opts.tools));
   if (role !== 'executive' && role !== 'manager' && role !== 'specialist') {
     return endTurn(
       `Scripted model: unknown role ${JSON.stringify(role ?? '')}; the system prompt needs a line ` +
         '"Role: executive|manager|specialist".',
     );
   }
-  // A conversation compacted by Claude Code carries its earlier messages in a transcript block.
-  const h = analyse(expandTranscripts(messages));
   const context = opts.context ?? [];
   const env: Env = {
     offered: opts.tools,

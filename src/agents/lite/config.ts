@@ -14,6 +14,7 @@ const EnvSchema = z.object({
   TMUX_CLAUDE_MODEL: optional,
   TMUX_CLAUDE_SYSTEM_PROMPT_FILE: optional,
   TMUX_CLAUDE_TRANSCRIPT: optional,
+  TMUX_CLAUDE_RESUME: z.preprocess((v) => (v === '' ? undefined : v), z.enum(['0', '1']).optional()),
 });
 
 /** The lite runtime's configuration, read from the environment the supervisor sets on the pane. */
@@ -28,6 +29,11 @@ export interface LiteConfig {
   model: string;
   systemPromptFile: string | undefined;
   transcriptPath: string | undefined;
+  /**
+   * `TMUX_CLAUDE_RESUME=1`: the supervisor restarted this instance, so the runtime continues the conversation
+   * recorded in its transcript.
+   */
+  resume: boolean;
 }
 
 /** Reads the configuration; throws TmuxClaudeError INVALID_ARGUMENT naming every bad variable. */
@@ -50,5 +56,6 @@ export function liteConfigFromEnv(env: NodeJS.ProcessEnv): LiteConfig {
     model: e.TMUX_CLAUDE_MODEL ?? 'scripted',
     systemPromptFile: e.TMUX_CLAUDE_SYSTEM_PROMPT_FILE,
     transcriptPath: e.TMUX_CLAUDE_TRANSCRIPT,
+    resume: e.TMUX_CLAUDE_RESUME === '1',
   };
 }

@@ -18,11 +18,24 @@ export type {
 } from './turn-loop.js';
 export { runTurn, appendUserText } from './turn-loop.js';
 export type { McpConnectionOptions } from './mcp-connection.js';
-export { McpConnection, failedBeforeSend, toToolDefinition } from './mcp-connection.js';
-export type { HookEvent, HookPoster, HookClientOptions } from './hooks.js';
+export { McpConnection, toToolDefinition } from './mcp-connection.js';
+export type { ReconnectObserver } from './reconnect.js';
+export {
+  DEFAULT_RECONNECT_WINDOW_MS,
+  failedBeforeSend,
+  ReconnectBackoff,
+  reconnectNotices,
+} from './reconnect.js';
+export type { HookEvent, HookPoster, HookPostOptions, HookClientOptions } from './hooks.js';
 export { createHookClient, stopHookContinuation } from './hooks.js';
 export type { Transcript, TranscriptEntry } from './transcript.js';
 export { createTranscript } from './transcript.js';
+export {
+  conversationFromTranscript,
+  parseTranscript,
+  readTranscript,
+  INTERRUPTED_TOOL_RESULT,
+} from './resume.js';
 export type { RuntimeUi, TerminalUiOptions } from './terminal-ui.js';
 export { TerminalUi, fitLine } from './terminal-ui.js';
 export type { LiteRuntimeOptions } from './runtime.js';

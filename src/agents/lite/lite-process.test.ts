@@ -143,3 +143,79 @@ void describe('lite runtime process (real scripted model, real MCP server, real 
     },
   );
 });
+
+void describe('lite runtime process resuming while the supervisor restarts', () => {
+  let dir: string;
+  let sup: FakeSupervisor | undefined;
+  let child: ChildProcessWithoutNullStreams | undefined;
+
+  after(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await sup?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  void test(
+    'waits for a supervisor that is down, then resumes the transcript and announces source resume',
+    { timeout: 60_000 },
+    async () => {
+      dir = await mkdtemp(join(tmpdir(), 'tc-lite-resume-'));
+      const transcriptPath = join(dir, 'transcript.jsonl');
+      // The previous process was killed while `send` ran, in the middle of writing a line.
+      const before = [
+        { type: 'session_start', instance: INSTANCE, role: 'specialist', pid: 1, source: 'startup' },
+        { type: 'prompt', text: 'report to your parent', source: 'user' },
+        {
+          type: 'assistant',
+          content: [{ type: 'tool_use', id: 'toolu_1', name: 'send', input: { to: 'parent', text: 'hi' } }],
+          stop_reason: 'tool_use',
+        },
+        { type: 'tool_call', id: 'toolu_1', name: 'send', input: { to: 'parent', text: 'hi' } },
+      ];
+      const torn = '{"ts":"2025-01-01T00:00:00.000Z","type":"tool_res';
+      await writeFile(transcriptPath, `${before.map((e) => JSON.stringify(e)).join('\n')}\n${torn}`);
+
+      // A port nobody listens on yet: the supervisor is down.
+      const gone = await startFakeSupervisor({ token: TOKEN });
+      await gone.close();
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        TMUX_CLAUDE_INSTANCE: INSTANCE,
+        TMUX_CLAUDE_ROLE: 'specialist',
+        TMUX_CLAUDE_URL: gone.url,
+        TMUX_CLAUDE_TOKEN: TOKEN,
+        TMUX_CLAUDE_TRANSCRIPT: transcriptPath,
+        TMUX_CLAUDE_RESUME: '1',
+      };
+      delete env.NODE_TEST_CONTEXT;
+      const proc = spawn(process.execPath, ['--import', TSX, MAIN], { cwd: dir, env, stdio: 'pipe' });
+      child = proc;
+      let output = '';
+      proc.stdout.setEncoding('utf8').on('data', (d: string) => (output += d));
+      proc.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
+      const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+
+      for (let waited = 0; !output.includes('supervisor unreachable, retrying'); waited += 50) {
+        assert.ok(waited < 20_000 && proc.exitCode === null, `no retry notice:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      sup = await startFakeSupervisor({ token: TOKEN, port: gone.port });
+      const started = await sup.waitForHook('SessionStart');
+      assert.equal(started.body.source, 'resume');
+      assert.match(output, /resumed 3 messages/);
+      assert.match(output, /supervisor reachable again/);
+
+      proc.stdin.write('\x04');
+      assert.equal(await exited, 0, output);
+      // Appended, not truncated: the old lines, the torn one, and this session's start on a line of its own.
+      const lines = (await readFile(transcriptPath, 'utf8')).trimEnd().split('\n');
+      assert.deepEqual(
+        lines.slice(0, before.length).map((l) => (JSON.parse(l) as { type: string }).type),
+        ['session_start', 'prompt', 'assistant', 'tool_call'],
+      );
+      assert.equal(lines[before.length], torn);
+      const session = JSON.parse(lines[before.length + 1] ?? '{}') as Record<string, unknown>;
+      assert.deepEqual([session.type, session.source, session.pid], ['session_start', 'resume', proc.pid]);
+    },
+  );
+});

@@ -8,32 +8,36 @@ import { createHookClient } from './hooks.js';
 import { InputParser, type InputEvent } from './input-parser.js';
 import { createLocalTools } from './local-tools.js';
 import { McpConnection } from './mcp-connection.js';
+import { reconnectNotices, sleep } from './reconnect.js';
+import { conversationFromTranscript, readTranscript } from './resume.js';
 import { LiteRuntime } from './runtime.js';
 import { TerminalUi } from './terminal-ui.js';
 import type { ToolDefinition, ToolExecutor } from './tool-types.js';
 import { createTranscript } from './transcript.js';
+import type { ConversationMessage } from './turn-loop.js';
 
 const BRACKETED_PASTE_ON = '\x1b[?2004h';
 const BRACKETED_PASTE_OFF = '\x1b[?2004l';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= attempts) throw err;
-      await sleep(250 * 2 ** (attempt - 1));
-    }
-  }
-}
-
 function readSystemPrompt(config: LiteConfig): string {
   if (!config.systemPromptFile) return `Role: ${config.role}\n`;
   return readFileSync(config.systemPromptFile, 'utf8');
+}
+
+/**
+ * The conversation to continue when the supervisor restarted this instance (read before this session writes
+ * to the transcript); undefined to start a new one.
+ */
+function resumedConversation(config: LiteConfig, ui: TerminalUi): ConversationMessage[] | undefined {
+  if (!config.resume) return undefined;
+  try {
+    const entries = config.transcriptPath ? readTranscript(config.transcriptPath) : undefined;
+    if (entries) return conversationFromTranscript(entries);
+    ui.notice('nothing to resume (no transcript): starting a new conversation');
+  } catch (err) {
+    ui.error(`cannot resume from ${config.transcriptPath ?? ''}: ${asError(err).message}`);
+  }
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -52,12 +56,19 @@ async function main(): Promise<void> {
   });
   ui.notice(`tmux-claude lite · ${config.instanceId} (${config.role}) · ${cwd}`);
   const system = readSystemPrompt(config);
+  const resumed = resumedConversation(config, ui);
   const transcript = createTranscript(config.transcriptPath, (err) =>
     ui.error(`transcript ${config.transcriptPath ?? ''}: ${asError(err).message}`),
   );
 
-  const mcp = new McpConnection({ url: `${config.supervisorUrl}/mcp`, token: config.token });
-  const mcpTools = await withRetries(5, () => mcp.listTools());
+  // One notice per outage, shared by tool calls and hooks, which all wait for a restarting supervisor.
+  const reconnectObserver = reconnectNotices((text) => ui.notice(text));
+  const mcp = new McpConnection({
+    url: `${config.supervisorUrl}/mcp`,
+    token: config.token,
+    reconnectObserver,
+  });
+  const mcpTools = await mcp.listTools();
   // Roles are enforced here too: only a specialist gets tools that touch files.
   const local =
     config.role === 'specialist' ? createLocalTools({ cwd, instanceId: config.instanceId }) : undefined;
@@ -78,7 +89,7 @@ async function main(): Promise<void> {
   };
   ui.notice(`tools: ${toolDefinitions.map((t) => t.name).join(', ') || '(none)'}`);
 
-  const hooks = createHookClient({ baseUrl: config.supervisorUrl, token: config.token });
+  const hooks = createHookClient({ baseUrl: config.supervisorUrl, token: config.token, reconnectObserver });
   const runtime = new LiteRuntime({
     instanceId: config.instanceId,
     role: config.role,
@@ -95,6 +106,7 @@ async function main(): Promise<void> {
     transcript,
     ui,
     ...(config.transcriptPath ? { transcriptPath: config.transcriptPath } : {}),
+    ...(resumed ? { resumed } : {}),
   });
 
   let exiting = false;
@@ -113,7 +125,8 @@ async function main(): Promise<void> {
           .post(
             'SessionEnd',
             { hook_event_name: 'SessionEnd', session_id: config.instanceId, cwd },
-            { attempts: 1 },
+            // Leaving: one try, no waiting for a supervisor that is away.
+            { attempts: 1, reconnectWindowMs: 0 },
           )
           .catch(() => undefined),
         sleep(2000),

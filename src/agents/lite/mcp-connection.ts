@@ -1,7 +1,19 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { asError, TmuxClaudeError } from '../../core/index.js';
+import {
+  causeChain,
+  DEFAULT_RECONNECT_WINDOW_MS,
+  failedBeforeSend,
+  ReconnectBackoff,
+  rootMessage,
+  sleep,
+  type ReconnectObserver,
+} from './reconnect.js';
 import type { ToolDefinition, ToolOutcome } from './tool-types.js';
 
 /** Options of {@link McpConnection}. */
@@ -13,27 +25,30 @@ export interface McpConnectionOptions {
   clientName?: string;
   /** Per tool call; `spawn` and blocking waits can take minutes (default 30 min). */
   toolTimeoutMs?: number;
+  /**
+   * How long a request keeps retrying while the supervisor is unreachable (connection refused) or still
+   * starting (503), as while it restarts on the same port (default 60 s).
+   */
+  reconnectWindowMs?: number;
+  /** Told while requests wait for the supervisor (for the UI notice). */
+  reconnectObserver?: ReconnectObserver;
 }
 
-// Errors that mean the TCP connection was never made, so the request cannot have reached the server.
-const NOT_SENT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+/**
+ * How a request to the supervisor failed: `unreached` when the supervisor certainly did not act on it (no
+ * connection, or 503 while it starts up), `answered` when it replied with an error (MCP or HTTP), `dropped`
+ * when the connection broke after the request was sent, so it may or may not have been acted on.
+ */
+type Failure = 'unreached' | 'answered' | 'dropped';
 
-/** True when the error (or one of its causes) says the request never left this process. */
-export function failedBeforeSend(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 5; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true;
-    e = (e as { cause?: unknown }).cause;
+function classifyFailure(err: unknown): Failure {
+  if (failedBeforeSend(err)) return 'unreached';
+  for (const e of causeChain(err)) {
+    if (e instanceof McpError) return 'answered';
+    // The supervisor answers 503 from the moment it listens until it is ready to serve.
+    if (e instanceof StreamableHTTPError) return e.code === 503 ? 'unreached' : 'answered';
   }
-  return false;
+  return 'dropped';
 }
 
 /** An MCP tool as the model sees it (the MCP inputSchema becomes the Anthropic input_schema). */
@@ -60,9 +75,11 @@ function resultText(content: unknown, structured: unknown): string {
 
 /**
  * A real MCP client over Streamable HTTP to the supervisor. Owns its Client and transport. The server is
- * stateless, so a restarted supervisor is reached by reconnecting: `listTools` reconnects and retries once
- * on any failure; `callTool` retries only when the connection failed before the request was sent (a tool
- * call is not idempotent). Protocol errors (McpError) are returned to the model as error results.
+ * stateless, so a restarted supervisor is reached by reconnecting. While the supervisor is unreachable or
+ * starting, requests wait for it with backoff for up to `reconnectWindowMs`. A tool call whose connection
+ * broke after it was sent is not retried (tool calls are not idempotent): it rejects naming the dropped
+ * connection. Protocol errors (McpError) reject as they are. The turn loop reports every rejection to the
+ * model as an error result.
  */
 export class McpConnection {
   private client: Client | undefined;
@@ -70,49 +87,79 @@ export class McpConnection {
 
   constructor(private readonly opts: McpConnectionOptions) {}
 
-  async listTools(): Promise<ToolDefinition[]> {
-    const list = async (client: Client): Promise<ToolDefinition[]> => {
-      const out: ToolDefinition[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await client.listTools(cursor === undefined ? {} : { cursor });
-        out.push(...page.tools.map(toToolDefinition));
-        cursor = page.nextCursor;
-      } while (cursor);
-      return out;
-    };
-    try {
-      return await list(await this.ensure());
-    } catch {
-      await this.reset();
-      return await list(await this.ensure());
-    }
+  listTools(): Promise<ToolDefinition[]> {
+    return this.withReconnect(
+      async (client) => {
+        const out: ToolDefinition[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await client.listTools(cursor === undefined ? {} : { cursor });
+          out.push(...page.tools.map(toToolDefinition));
+          cursor = page.nextCursor;
+        } while (cursor);
+        return out;
+      },
+      { idempotent: true },
+    );
   }
 
-  async callTool(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ToolOutcome> {
-    const call = async (client: Client): Promise<ToolOutcome> => {
-      const res = await client.callTool({ name, arguments: args }, undefined, {
-        timeout: this.opts.toolTimeoutMs ?? 30 * 60_000,
-        resetTimeoutOnProgress: true,
-        ...(signal ? { signal } : {}),
-      });
-      return { content: resultText(res.content, res.structuredContent), isError: res.isError === true };
-    };
-    let client: Client;
-    try {
-      client = await this.ensure();
-    } catch {
-      // Connecting sends nothing that acts, so one more attempt is safe.
-      await this.reset();
-      client = await this.ensure();
-    }
-    try {
-      return await call(client);
-    } catch (err) {
-      if (err instanceof McpError) throw err;
-      await this.reset();
-      if (!failedBeforeSend(err) || signal?.aborted) throw err;
-      return await call(await this.ensure());
+  callTool(name: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<ToolOutcome> {
+    return this.withReconnect(
+      async (client) => {
+        const res = await client.callTool({ name, arguments: args }, undefined, {
+          timeout: this.opts.toolTimeoutMs ?? 30 * 60_000,
+          resetTimeoutOnProgress: true,
+          ...(signal ? { signal } : {}),
+        });
+        return { content: resultText(res.content, res.structuredContent), isError: res.isError === true };
+      },
+      { idempotent: false, ...(signal ? { signal } : {}) },
+    );
+  }
+
+  /**
+   * Runs `op` on a connected client, waiting and retrying while the supervisor is unreachable. A dropped
+   * connection is retried too while connecting (initializing acts on nothing) or when `idempotent`.
+   */
+  private async withReconnect<T>(
+    op: (client: Client) => Promise<T>,
+    opts: { idempotent: boolean; signal?: AbortSignal },
+  ): Promise<T> {
+    const windowMs = this.opts.reconnectWindowMs ?? DEFAULT_RECONNECT_WINDOW_MS;
+    const backoff = new ReconnectBackoff(windowMs);
+    const observer = this.opts.reconnectObserver;
+    for (let waited = false; ; waited = true) {
+      // Once connected, op's request may have reached the supervisor.
+      let connected = false;
+      try {
+        const client = await this.ensure();
+        connected = true;
+        const result = await op(client);
+        if (waited) observer?.reconnected();
+        return result;
+      } catch (err) {
+        const failure = classifyFailure(err);
+        if (!(err instanceof McpError)) await this.reset();
+        if (failure === 'answered' || opts.signal?.aborted) throw err;
+        if (failure === 'dropped' && connected && !opts.idempotent) {
+          throw new TmuxClaudeError(
+            'UNAVAILABLE',
+            `the supervisor connection dropped mid-call (${rootMessage(err)}): the call may or may not ` +
+              'have taken effect; check before repeating it',
+            { cause: err },
+          );
+        }
+        const delay = backoff.next();
+        if (backoff.exceeds(delay)) {
+          throw new TmuxClaudeError(
+            'UNAVAILABLE',
+            `supervisor unreachable for ${windowMs / 1000} s (${rootMessage(err)}); the request was not sent`,
+            { cause: err, hint: 'is the supervisor running? `tmux-claude status`' },
+          );
+        }
+        observer?.retrying(err, delay);
+        await sleep(delay, opts.signal);
+      }
     }
   }
 

@@ -29,13 +29,18 @@ export interface LiteRuntimeOptions {
   maxModelCalls?: number;
   /** Stop-hook continuations in a row before the runtime stops honouring `block` (default 20). */
   maxStopContinuations?: number;
+  /**
+   * The conversation of the session this one resumes (rebuilt from its transcript): the runtime continues
+   * it, and SessionStart reports source `resume`.
+   */
+  resumed?: readonly ConversationMessage[];
 }
 
 /**
  * The agent loop of one pane. Prompts run one at a time in submission order (a prompt submitted while busy
  * is queued); each runs the model/tool loop, then posts the Stop hook and continues with its `block` reason,
  * if any. A model failure posts StopFailure and leaves the runtime ready for the next prompt. Keeps the whole
- * conversation in memory.
+ * conversation in memory, starting from `resumed` when it continues an earlier session.
  */
 export class LiteRuntime {
   /** The conversation so far, as sent to the model. */
@@ -44,7 +49,10 @@ export class LiteRuntime {
   private current: AbortController | undefined;
   private draining: Promise<void> | undefined;
 
-  constructor(private readonly opts: LiteRuntimeOptions) {}
+  constructor(private readonly opts: LiteRuntimeOptions) {
+    // A copy: the runtime appends to its last message in place.
+    if (opts.resumed) this.messages.push(...structuredClone(opts.resumed));
+  }
 
   get busy(): boolean {
     return this.draining !== undefined;
@@ -52,13 +60,16 @@ export class LiteRuntime {
 
   /** Posts SessionStart: the supervisor's signal that the instance is ready for prompts. */
   async announce(): Promise<void> {
+    const source = this.opts.resumed ? 'resume' : 'startup';
+    if (this.opts.resumed) this.opts.ui.notice(`resumed ${this.messages.length} messages`);
     this.opts.transcript.append({
       type: 'session_start',
       instance: this.opts.instanceId,
       role: this.opts.role,
       pid: process.pid,
+      source,
     });
-    await this.hook('SessionStart', { source: 'startup', pid: process.pid });
+    await this.hook('SessionStart', { source, pid: process.pid });
   }
 
   /** Queues a prompt (exact text); it runs after the prompts before it. */

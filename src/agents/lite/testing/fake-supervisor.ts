@@ -36,7 +36,16 @@ export interface FakeSupervisor {
   close(): Promise<void>;
 }
 
-export async function startFakeSupervisor(opts: { token: string; port?: number }): Promise<FakeSupervisor> {
+/** Options of {@link startFakeSupervisor}. */
+export interface FakeSupervisorOptions {
+  token: string;
+  /** Listen on this port (a restart on the same port); a free one when absent. */
+  port?: number;
+  /** Awaited before a tool runs: lets a test hold a call in flight. */
+  beforeTool?: (call: ReceivedToolCall) => Promise<void>;
+}
+
+export async function startFakeSupervisor(opts: FakeSupervisorOptions): Promise<FakeSupervisor> {
   const hooks: ReceivedHook[] = [];
   const toolCalls: ReceivedToolCall[] = [];
   const stopResponses: unknown[] = [];
@@ -44,7 +53,8 @@ export async function startFakeSupervisor(opts: { token: string; port?: number }
   let unauthorized = 0;
   let spawned = 0;
 
-  const record = (name: string, args: Record<string, unknown>, result: unknown) => {
+  const record = async (name: string, args: Record<string, unknown>, result: unknown) => {
+    await opts.beforeTool?.({ name, args });
     toolCalls.push({ name, args });
     return { content: [{ type: 'text' as const, text: JSON.stringify(result) }] };
   };
