@@ -1,66 +1,17 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Git, initRepo } from '../git/index.js';
+import { Git } from '../git/index.js';
 import { TOOLS_BY_ROLE, type InstanceView } from '../mcp/index.js';
 import { createScriptedModelServer, type ScriptedModelServer } from '../scripted-model/index.js';
 import { CliHarness, eventually, processesOfHome } from '../testing/cli-harness.js';
+import { api, mcpClient, resultText, sampleRepo, tokenOf } from '../testing/org-helpers.js';
 import { isProcessAlive } from './run-file.js';
 import type { RunStatus } from './organisation.js';
 
 const git = new Git();
-
-async function sampleRepo(h: CliHarness): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'tc-test-repo-'));
-  h.track(dir);
-  const repo = join(dir, 'repo');
-  await initRepo(repo, { 'README.md': '# sample\n' });
-  return repo;
-}
-
-async function api<T>(h: CliHarness, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const info = h.supervisorInfo();
-  assert.ok(info, 'supervisor is running');
-  const res = await fetch(`${info.url}/api${path}`, {
-    method,
-    headers: { authorization: `Bearer ${info.token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = (await res.json()) as T;
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-function tokenOf(h: CliHarness, session: string): string {
-  const r = spawnSync(
-    'tmux',
-    ['-L', h.paths.tmuxSocket, 'show-environment', '-t', `=${session}`, 'TMUX_CLAUDE_TOKEN'],
-    {
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim().split('=').slice(1).join('=');
-}
-
-async function mcpClient(url: string, token: string): Promise<Client> {
-  const client = new Client({ name: 'test', version: '1' });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
-  return client;
-}
-
-function resultText(r: Awaited<ReturnType<Client['callTool']>>): string {
-  return (r.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
-}
 
 describe('tmux-claude demo through the built CLI', () => {
   const h = new CliHarness();

@@ -21,7 +21,6 @@ import {
   type InstanceState,
   type Envelope,
   type Logger,
-  type Message,
   type Paths,
   type Role,
   type Run,
