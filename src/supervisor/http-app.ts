@@ -263,7 +263,7 @@ export function createApp(opts: AppOptions): express.Express {
       const q = req.query;
       const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
       const after = Number(q.after ?? 0);
-      const limit = Math.min(Math.max(Number(q.limit ?? 200) || 200, 1), 10_000);
+      const limit = Math.min(Math.max(Number(q.limit ?? 200) || 200, 1), 100_000);
       const envelopes = await org.deps.store.messages.list(
         {
           runId: str(q.run),
