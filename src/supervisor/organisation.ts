@@ -536,8 +536,9 @@ export class Organisation implements Orchestrator {
     for (const inst of live) {
       const s = byName.get(inst.tmuxSession);
       if (s && !s.dead) continue;
-      // Still being launched: its session may not exist yet (the pid is recorded once it does).
-      if (!s && inst.state === 'starting' && inst.pid === null) continue;
+      // Being (re)launched: its session may not exist yet, or still be the old dead one that a restart is
+      // replacing; the pid is recorded once the new pane runs, and from then on it is judged.
+      if (inst.state === 'starting' && inst.pid === null) continue;
       const why = s?.dead
         ? `agent process exited (status ${s.deadStatus ?? 'unknown'}${s.deadSignal ? `, signal ${s.deadSignal}` : ''})`
         : `tmux session ${inst.tmuxSession} is gone (${reason})`;
