@@ -48,8 +48,28 @@ function tmux(socket: string, args: string[]): { ok: boolean; stdout: string } {
   return { ok: r.status === 0, stdout: r.stdout ?? '' };
 }
 
-function resultText(r: Awaited<ReturnType<Client['callTool']>>): string {
+/** The text of a tool result (the tools answer one JSON text block). */
+export function resultText(r: Awaited<ReturnType<Client['callTool']>>): string {
   return (r.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
+}
+
+/** The instance's bearer token, from its tmux session's environment (where the supervisor put it). */
+function tokenOf(socket: string, tmuxSession: string): string {
+  const env = tmux(socket, ['show-environment', '-t', `=${tmuxSession}`, 'TMUX_CLAUDE_TOKEN']);
+  const token = env.stdout.trim().split('=').slice(1).join('=');
+  if (!env.ok || !token) throw new Error(`no TMUX_CLAUDE_TOKEN in ${tmuxSession}'s environment`);
+  return token;
+}
+
+/** A real MCP SDK client on the supervisor's /mcp (Streamable HTTP), authenticated with `token`. */
+async function mcpClient(url: string, token: string, name: string): Promise<Client> {
+  const client = new Client({ name, version: '1' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
 }
 
 export class BenchOrg {
@@ -144,20 +164,8 @@ export class BenchOrg {
       if (Date.now() > deadline) throw new Error(`the executive ${executive.id} did not settle within 60 s`);
       await sleep(200);
     }
-    const env = tmux(paths.tmuxSocket, [
-      'show-environment',
-      '-t',
-      `=${executive.tmuxSession}`,
-      'TMUX_CLAUDE_TOKEN',
-    ]);
-    const token = env.stdout.trim().split('=').slice(1).join('=');
-    if (!env.ok || !token) throw new Error(`no TMUX_CLAUDE_TOKEN in ${executive.tmuxSession}'s environment`);
-    const mcp = new Client({ name: 'tmux-claude-bench', version: '1' });
-    await mcp.connect(
-      new StreamableHTTPClientTransport(new URL(`${api.info.url}/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${token}` } },
-      }),
-    );
+    const token = tokenOf(paths.tmuxSocket, executive.tmuxSession);
+    const mcp = await mcpClient(api.info.url, token, 'tmux-claude-bench');
     cleanup.add('close the MCP client', () => mcp.close());
     return new BenchOrg(root, paths, api, model, run.id, executive, mcp);
   }
@@ -172,6 +180,18 @@ export class BenchOrg {
     if (r.isError) throw new Error(`spawn ${name} failed: ${resultText(r)}`);
     const res = JSON.parse(resultText(r)) as SpawnResult;
     return { id: res.id, tmuxSession: res.tmuxSession, ms };
+  }
+
+  /**
+   * An MCP client acting as the instance in `tmuxSession` (with that instance's own token), while its agent
+   * stays in its pane. The caller closes it.
+   */
+  connectAs(tmuxSession: string): Promise<Client> {
+    return mcpClient(
+      this.api.info.url,
+      tokenOf(this.paths.tmuxSocket, tmuxSession),
+      `bench-as-${tmuxSession}`,
+    );
   }
 
   /** Terminates instances one after another (worktree removal touches the shared repository). */

@@ -10,6 +10,11 @@ function digits(v: number): number {
 export function formatValue(v: number | null, unit: Unit): string {
   if (v === null || Number.isNaN(v)) return '—';
   if (unit === 'count') return Number.isInteger(v) ? String(v) : v.toFixed(1);
+  // Sub-millisecond times (SQLite inserts) read better in µs.
+  if (unit === 'ms' && v !== 0 && Math.abs(v) < 1) {
+    const us = v * 1000;
+    return `${us.toFixed(Math.abs(us) >= 10 ? 0 : 1)} µs`;
+  }
   const d = unit === 'ms' ? (Math.abs(v) >= 10 ? 0 : 1) : digits(v);
   return `${v.toFixed(d)} ${unit}`;
 }
@@ -51,7 +56,7 @@ function profileSection(p: ProfileSummary): string {
     ...entries.map((e) => `| ${cell(e.name)} | ${e.ms.toFixed(0)} | ${e.share.toFixed(1)} % |`),
   ];
   return [
-    '## Supervisor CPU profile',
+    `## Supervisor CPU profile: ${p.window}`,
     '',
     `V8 sampling profile of the supervisor's main thread during ${p.window} (${p.sampledMs.toFixed(0)} ms ` +
       'sampled). The sampler runs on the wall clock: time inside a native call such as `spawn` (fork, then ' +
@@ -89,7 +94,7 @@ export function renderReport(r: BenchResults): string {
     'so a change in a ratio is a change in tmux-claude, not in the weather.',
     '',
     '`npm run bench -- --quick` is a short run (fewer samples, 10 instances); `--json` prints the results on',
-    'stdout; `--profile` adds a V8 CPU profile of the supervisor during the message load.',
+    'stdout; `--profile` adds V8 CPU profiles of the supervisor during the message load and the bus load.',
     '',
     '## Run',
     '',
@@ -124,6 +129,6 @@ export function renderReport(r: BenchResults): string {
     'baseline value; for CPU rows it is the window mean divided by the baseline.',
     '',
     ...r.figures.map(figure),
-    ...(r.profile ? [profileSection(r.profile)] : []),
+    ...r.profiles.map(profileSection),
   ].join('\n');
 }

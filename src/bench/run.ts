@@ -16,6 +16,7 @@ import {
 } from './figures/concurrent-spawn.js';
 import type { BenchContext } from './figures/context.js';
 import { demoFigure } from './figures/demo.js';
+import { busFigure, type BusPlan } from './figures/bus.js';
 import { bareNodeRss, idleFigure, measureIdle, type IdleSample } from './figures/idle-footprint.js';
 import { messageLoad, type LoadResult } from './figures/message-load.js';
 import { perInstance } from './figures/per-instance.js';
@@ -38,6 +39,7 @@ interface Plan {
   idleWindowMs: number;
   rounds: number;
   demoRuns: number;
+  bus: BusPlan;
 }
 
 const FULL: Plan = {
@@ -46,8 +48,16 @@ const FULL: Plan = {
   idleWindowMs: 8_000,
   rounds: 8,
   demoRuns: 3,
+  bus: { visibleSamples: 300, deliverySamples: 100, senders: 8, loadSeconds: 10, insertLoopMs: 2_000 },
 };
-const QUICK: Plan = { sequentialSpawns: 5, batches: [10], idleWindowMs: 3_000, rounds: 10, demoRuns: 1 };
+const QUICK: Plan = {
+  sequentialSpawns: 5,
+  batches: [10],
+  idleWindowMs: 3_000,
+  rounds: 10,
+  demoRuns: 1,
+  bus: { visibleSamples: 50, deliverySamples: 10, senders: 8, loadSeconds: 3, insertLoopMs: 1_000 },
+};
 
 /** The instance count issue #10's supervisor targets are stated for. */
 const TARGET_INSTANCES = 50;
@@ -127,8 +137,26 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
   const readers = await lab.startReaders(live.length);
   const fig5 = await perInstance(ctx, live, readers);
 
-  let profile: ProfileSummary | null = null;
+  const profiles: ProfileSummary[] = [];
   const profiler = profileDir ? new SupervisorProfiler(org.supervisorPid, profileDir) : undefined;
+  /** Profiles a window of the supervisor's work (with --profile), keeping the raw .cpuprofile. */
+  const profiled = (
+    window: string,
+  ): { around?: { before: () => Promise<void>; after: () => Promise<void> } } =>
+    profiler
+      ? {
+          around: {
+            before: () => profiler.start(),
+            after: async () => {
+              const { file, summary } = await profiler.stop(window);
+              const kept = join(tmpdir(), `tmux-claude-bench-supervisor-${Date.now()}.cpuprofile`);
+              copyFileSync(file, kept);
+              progress(`supervisor profile of ${window} kept at ${kept}`);
+              profiles.push(summary);
+            },
+          },
+        }
+      : {};
   const load = await messageLoad(ctx, {
     ids: live.map((s) => s.id),
     rounds: plan.rounds,
@@ -136,22 +164,15 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
     idle: idle.at(-1),
     tmuxServerPid: org.tmuxServerPid(),
     agentPids: fig5.agentPids,
-    ...(profiler
-      ? {
-          around: {
-            before: () => profiler.start(),
-            after: async () => {
-              const { file, summary } = await profiler.stop(`the message load with ${live.length} instances`);
-              const kept = join(tmpdir(), `tmux-claude-bench-supervisor-${Date.now()}.cpuprofile`);
-              copyFileSync(file, kept);
-              progress(`supervisor profile kept at ${kept}`);
-              profile = summary;
-            },
-          },
-        }
-      : {}),
+    ...profiled(`the message load with ${live.length} instances`),
   });
   await org.terminate(live.map((s) => s.id));
+
+  const bus = await busFigure(ctx, {
+    ...plan.bus,
+    reader: readers[0]!,
+    ...profiled(`the sustained send_message load (${plan.bus.senders} MCP clients)`),
+  });
 
   const demo = await demoFigure(ctx, plan.demoRuns, median(fig1.baselineMs));
 
@@ -168,8 +189,9 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
       load.figure,
       fig5.figure,
       demo.figure,
+      bus.figure,
     ],
     targets: targets(fig1.samplesMs, live.length, load, fig5.maxExtraProcesses),
-    profile,
+    profiles,
   };
 }

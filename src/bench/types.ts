@@ -3,7 +3,7 @@ import type { Machine } from './environment.js';
 import type { ProfileSummary } from './cpu-profile.js';
 import { ratio, summarize } from './stats.js';
 
-export type Unit = 'ms' | 's' | '%' | 'MB' | 'msg/s' | 'count';
+export type Unit = 'ms' | 's' | '%' | 'MB' | 'msg/s' | 'rows/s' | 'count';
 
 /** One measured quantity with its in-run baseline. */
 export interface Row {
@@ -46,7 +46,8 @@ export interface BenchResults {
   machine: Machine;
   figures: Figure[];
   targets: TargetCheck[];
-  profile: ProfileSummary | null;
+  /** With --profile: the supervisor's CPU profile of each profiled window. */
+  profiles: ProfileSummary[];
 }
 
 /** A row from raw samples; the baseline is compared with the sample's median. */
