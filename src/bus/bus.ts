@@ -214,11 +214,13 @@ export class Bus {
       recipient,
       page.filter((e) => e.delivery.state === 'pending'),
     );
-    const takenIds = new Set(taken.map((e) => e.message.id));
+    const byId = new Map(taken.map((e) => [e.message.id, e]));
     // Pending ones another call took first are left out: each message is handed to the turn once.
-    const messages = page
-      .filter((e) => e.delivery.state !== 'pending' || takenIds.has(e.message.id))
-      .map((e) => taken.find((t) => t.message.id === e.message.id) ?? e);
+    const messages = page.flatMap((e) => {
+      if (e.delivery.state !== 'pending') return [e];
+      const mine = byId.get(e.message.id);
+      return mine ? [mine] : [];
+    });
     return { messages, more };
   }
 
