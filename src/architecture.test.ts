@@ -14,13 +14,26 @@ const ALLOWED: Record<string, readonly string[]> = {
   git: ['core'],
   prompts: ['core'],
   bus: ['core', 'store'],
+  coordinator: ['core', 'store'],
   mcp: ['core'],
   agents: ['core'],
   'scripted-model': ['core', 'prompts'],
-  supervisor: ['core', 'store', 'bus', 'tmux', 'git', 'agents', 'mcp', 'prompts'],
+  supervisor: ['core', 'store', 'bus', 'coordinator', 'tmux', 'git', 'agents', 'mcp', 'prompts'],
   demo: ['core', 'git', 'mcp', 'scripted-model', 'supervisor'],
   cli: ['core', 'store', 'mcp', 'supervisor', 'demo'],
-  bench: ['core', 'store', 'bus', 'tmux', 'git', 'mcp', 'supervisor', 'demo', 'scripted-model', 'cli'],
+  bench: [
+    'core',
+    'store',
+    'bus',
+    'coordinator',
+    'tmux',
+    'git',
+    'mcp',
+    'supervisor',
+    'demo',
+    'scripted-model',
+    'cli',
+  ],
 };
 
 function sources(dir: string): string[] {

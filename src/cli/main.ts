@@ -5,18 +5,20 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import {
+  TASK_STATES,
   TmuxClaudeError,
   loadConfig,
   pathsFor,
   runCommand,
   type AuditEvent,
   type Config,
+  type Reservation,
 } from '../core/index.js';
 import { runDemo } from '../demo/index.js';
-import type { InstanceView, SpawnResult } from '../mcp/index.js';
+import type { ConflictReport, InstanceView, SpawnResult, TaskView } from '../mcp/index.js';
 import { isProcessAlive, readSupervisorInfo, type MessageFlowRow } from '../supervisor/index.js';
 import { ensureSupervisor, findSupervisor, type ApiClient } from './client.js';
-import { EXIT_CODES, renderTree } from './output.js';
+import { EXIT_CODES, renderTasks, renderTree } from './output.js';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 const err = (text: string): void => void process.stderr.write(`${text}\n`);
@@ -403,6 +405,60 @@ program
         const line = formatMessageEvent(e, o.dead ?? false);
         if (line) out(o.json ? JSON.stringify(e) : line);
       }
+    }
+  });
+
+program
+  .command('tasks')
+  .description('the task graph: states, owners, fencing epochs and attempts, in dependency order')
+  .option('--run <id>', 'only this run')
+  .option('--state <state>', 'only tasks in this state (blocked, ready, claimed, done, failed)')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { run?: string; state?: string; json?: boolean }) => {
+    if (o.state && !(TASK_STATES as readonly string[]).includes(o.state)) {
+      throw new TmuxClaudeError('INVALID_ARGUMENT', `--state must be one of ${TASK_STATES.join(', ')}`);
+    }
+    const client = await api();
+    const query = o.run ? `?run=${encodeURIComponent(o.run)}` : '';
+    const r = await client.request<{ tasks: TaskView[]; reservations: Reservation[] }>(
+      'GET',
+      `/tasks${query}`,
+    );
+    const tasks = o.state ? r.tasks.filter((t) => t.state === o.state) : r.tasks;
+    if (o.json) return printJson({ tasks, reservations: r.reservations });
+    out(renderTasks(tasks));
+    if (r.reservations.length > 0) {
+      out(
+        `${r.reservations.length} live file reservation(s): ` +
+          r.reservations
+            .slice(0, 10)
+            .map((x) => `${x.pattern} (${x.holder})`)
+            .join(', ') +
+          (r.reservations.length > 10 ? ', …' : ''),
+      );
+    }
+  });
+
+program
+  .command('conflicts')
+  .description('where work may collide in a run: overlapping reservations and files changed in two worktrees')
+  .requiredOption('--run <id>', 'the run')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { run: string; json?: boolean }) => {
+    const client = await api();
+    const r = await client.request<ConflictReport>('GET', `/conflicts?run=${encodeURIComponent(o.run)}`);
+    if (o.json) return printJson(r);
+    for (const w of r.worktreeOverlaps) {
+      out(
+        `${w.path}: changed in ${w.instances.map((i) => `${i.id}${i.taskId ? ` (task ${i.taskId})` : ''}`).join(' and ')}`,
+      );
+    }
+    for (const { a, b } of r.reservationOverlaps) {
+      out(`${a.pattern} (${a.mode}, ${a.holder}) overlaps ${b.pattern} (${b.mode}, ${b.holder})`);
+    }
+    if (r.tasksWaitingOnFiles.length) out(`tasks waiting for files: ${r.tasksWaitingOnFiles.join(', ')}`);
+    if (!r.worktreeOverlaps.length && !r.reservationOverlaps.length && !r.tasksWaitingOnFiles.length) {
+      out('no conflicts');
     }
   });
 

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../core/index.js';
-import type { InstanceView } from '../mcp/index.js';
+import type { InstanceView, TaskView } from '../mcp/index.js';
 
 /** Exit codes, decided in one place. */
 export const EXIT_CODES: Record<ErrorCode, number> = {
@@ -10,6 +10,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   CONFLICT: 5,
   MERGE_CONFLICT: 5,
   UNMERGED_WORK: 5,
+  STALE_LEASE: 5,
   DEPENDENCY_MISSING: 6,
   UNAVAILABLE: 7,
   TIMEOUT: 8,
@@ -45,4 +46,45 @@ export function renderTree(instances: readonly InstanceView[]): string {
   };
   walk(null, '');
   return lines.join('\n');
+}
+
+/**
+ * The task graph as a table in dependency order (a task after the ones it depends on): state, owner,
+ * fencing epoch, attempts, what it waits on, and its title.
+ */
+export function renderTasks(tasks: readonly TaskView[]): string {
+  if (tasks.length === 0) return 'no tasks';
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const ordered: TaskView[] = [];
+  const seen = new Set<string>();
+  const visit = (t: TaskView): void => {
+    if (seen.has(t.id)) return;
+    seen.add(t.id);
+    for (const d of t.depends_on) {
+      const dep = byId.get(d);
+      if (dep) visit(dep);
+    }
+    ordered.push(t);
+  };
+  tasks.forEach(visit);
+  const rows = ordered.map((t) => [
+    t.id,
+    t.state === 'done' && t.merged ? 'merged' : t.state,
+    t.owner ?? t.assignee ?? '-',
+    String(t.epoch),
+    `${t.attempts}/${t.max_attempts}`,
+    t.depends_on.length ? t.depends_on.join(',') : '-',
+    t.title + (t.error && t.state !== 'done' ? `  (${t.error})` : ''),
+  ]);
+  const header = ['TASK', 'STATE', 'OWNER', 'EPOCH', 'TRIES', 'AFTER', 'TITLE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r[1]!, (counts.get(r[1]!) ?? 0) + 1);
+  const summary = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+  return [line(header), ...rows.map(line), '', `${tasks.length} tasks: ${summary}`].join('\n');
 }

@@ -18,6 +18,12 @@ export const ConfigSchema = z.object({
   spawnTimeoutMs: z.number().int().positive().default(30_000),
   /** How long `send` waits for a delivery to be confirmed before answering "queued". */
   sendTimeoutMs: z.number().int().positive().default(60_000),
+  /** Task leases and file reservations last this long unless renewed (heartbeat, or the agent's activity). */
+  leaseTtlMs: z.number().int().min(100).default(120_000),
+  /** Claims of one task before it is failed for good. */
+  taskMaxAttempts: z.number().int().min(1).default(3),
+  /** Specialists execute_parallel runs at once unless the caller says otherwise. */
+  maxActiveDefault: z.number().int().min(1).default(4),
   /** Per-call timeout for tmux and git. */
   commandTimeoutMs: z.number().int().positive().default(15_000),
 });
@@ -29,13 +35,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     home: resolve(env.TMUX_CLAUDE_HOME || join(homedir(), '.tmux-claude')),
     store: env.TMUX_CLAUDE_STORE || 'sqlite',
     port: env.TMUX_CLAUDE_PORT ? Number(env.TMUX_CLAUDE_PORT) : undefined,
+    ...(env.TMUX_CLAUDE_LEASE_TTL_S ? { leaseTtlMs: Number(env.TMUX_CLAUDE_LEASE_TTL_S) * 1000 } : {}),
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') ?? 'config';
-    const envName = { home: 'TMUX_CLAUDE_HOME', store: 'TMUX_CLAUDE_STORE', port: 'TMUX_CLAUDE_PORT' }[field];
+    const envName = {
+      home: 'TMUX_CLAUDE_HOME',
+      store: 'TMUX_CLAUDE_STORE',
+      port: 'TMUX_CLAUDE_PORT',
+      leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
+    }[field];
     throw new TmuxClaudeError(
       'INVALID_ARGUMENT',
       `invalid ${envName ?? field}: ${issue?.message ?? 'invalid'}`,

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'EXTERNAL_COMMAND_FAILED'
   | 'MERGE_CONFLICT'
   | 'UNMERGED_WORK'
+  | 'STALE_LEASE'
   | 'INTERNAL';
 
 /** The one base error. `hint` tells a user or agent what to do next. */

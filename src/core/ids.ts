@@ -28,8 +28,13 @@ export function newMessageId(): string {
   return `msg-${Date.now().toString(36)}-${randomSuffix(6)}`;
 }
 
+/** Task ids are short (they go into branch names) yet unlikely to collide within a run's thousands of tasks. */
 export function newTaskId(): string {
-  return `t${randomSuffix(5)}`;
+  return `t${randomSuffix(7)}`;
+}
+
+export function newReservationId(): string {
+  return `res-${randomSuffix(10)}`;
 }
 
 /** A bearer token: 32 random bytes, base64url. */

@@ -13,8 +13,13 @@ export type {
   EventKind,
   EventInput,
   AuditEvent,
+  Task,
+  TaskState,
+  Reservation,
+  ReservationMode,
 } from './types.js';
-export { ROLES, AGENT_KINDS, LIVE_STATES, DELIVERY_STATES, isLive } from './types.js';
+export { ROLES, AGENT_KINDS, LIVE_STATES, DELIVERY_STATES, TASK_STATES, isLive } from './types.js';
+export { normaliseRepoGlob, globMatches, globsOverlap, overlappingPairs } from './globs.js';
 export type { ErrorCode } from './errors.js';
 export { TmuxClaudeError, CommandError, notFound, asError } from './errors.js';
 export {
@@ -22,6 +27,7 @@ export {
   newRunId,
   newMessageId,
   newTaskId,
+  newReservationId,
   newToken,
   hashToken,
   slugify,

@@ -127,6 +127,68 @@ export interface Envelope {
   delivery: Delivery;
 }
 
+/**
+ * Where a task stands: `blocked` until every dependency is done, then `ready`; `claimed` while a lease is
+ * held; `done` once completed under a current lease; `failed` when its attempts are used up (or it was
+ * failed without retry).
+ */
+export type TaskState = 'blocked' | 'ready' | 'claimed' | 'done' | 'failed';
+export const TASK_STATES: readonly TaskState[] = ['blocked', 'ready', 'claimed', 'done', 'failed'];
+
+/** A unit of work in a run's task graph. */
+export interface Task {
+  id: string;
+  runId: string;
+  title: string;
+  description: string;
+  /** Ids of tasks (same run) that must be done first. */
+  dependsOn: string[];
+  /** Repo-relative globs the task edits; reserved exclusively for its holder while it is claimed. */
+  files: string[];
+  /** Higher first among ready tasks (default 0). */
+  priority: number;
+  state: TaskState;
+  /** Instance id that created it, or `user`. */
+  createdBy: string;
+  /** When set, only this instance may claim it (execute_parallel assigns each task to its specialist). */
+  assignee: string | null;
+  /** The lease holder while claimed; afterwards the last holder. */
+  owner: string | null;
+  /** Fencing token: rises by one with every claim. Completion must name the current one. */
+  epoch: number;
+  leaseExpiresAt: number | null;
+  /** Claims so far. */
+  attempts: number;
+  maxAttempts: number;
+  /** What the holder reported at completion (e.g. a commit id). */
+  result: string | null;
+  /** Why the last attempt failed or was lost. */
+  error: string | null;
+  /** The branch the completed work is on (its holder's branch at completion). */
+  branch: string | null;
+  /** When its branch was merged by merge_branch. */
+  mergedAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  completedAt: number | null;
+}
+
+/** `exclusive`: nobody else may hold an overlapping pattern; `shared`: others may, unless exclusively. */
+export type ReservationMode = 'exclusive' | 'shared';
+
+/** A lease on files (a repo-relative glob) held by an instance. */
+export interface Reservation {
+  id: string;
+  runId: string;
+  holder: string;
+  pattern: string;
+  mode: ReservationMode;
+  /** The task whose claim made it (released with the task), or null for an explicit reserve_files. */
+  taskId: string | null;
+  expiresAt: number;
+  createdAt: number;
+}
+
 /** Every kind of audit event, with the data it carries. */
 export interface EventDataByKind {
   'supervisor.started': { pid: number; port: number; adopted: string[]; lost: string[] };
@@ -143,6 +205,17 @@ export interface EventDataByKind {
   'message.dead': { messageId: string; from: string; error: string; attempts: number };
   'message.requeued': { messageIds: string[]; reason: string };
   'git.merged': { source: string; into: string; commit: string; commits: number };
+  'git.merge_refused': { source: string; into: string; files: string[]; owners: Record<string, string[]> };
+  'task.created': { taskId: string; title: string; dependsOn: string[]; files: string[]; state: TaskState };
+  'task.claimed': { taskId: string; epoch: number; attempt: number; leaseExpiresAt: number };
+  'task.completed': { taskId: string; epoch: number; result: string | null; unblocked: string[] };
+  'task.failed': { taskId: string; epoch: number; error: string; state: TaskState };
+  'task.released': { taskId: string; epoch: number; reason: string; state: TaskState };
+  'task.refused': { taskId: string; action: 'complete' | 'fail'; epoch: number; reason: string };
+  'task.merged': { taskId: string; branch: string };
+  'files.reserved': { patterns: string[]; mode: ReservationMode; expiresAt: number };
+  'files.released': { patterns: string[]; reason: string };
+  'files.refused': { patterns: string[]; holders: string[] };
   'tool.called': { tool: string; ok: boolean; error?: string };
   'tmux.orphan': { session: string };
 }

@@ -168,6 +168,19 @@ void describe('Git', () => {
     assert.equal((await git.log(repo, 'work', 1))[0]?.subject, 'add and delete');
   });
 
+  void it('uncommittedFiles lists modified, untracked, deleted and renamed paths of a worktree', async () => {
+    const { repo, worktrees } = await newRepo();
+    const path = join(worktrees, 'dirty');
+    await git.addWorktree(repo, path, 'dirty', 'main');
+    assert.deepEqual(await git.uncommittedFiles(path), []);
+    await writeFile(join(path, 'new file ü.txt'), 'x\n');
+    await writeFile(join(path, 'README.md'), 'changed\n');
+    assert.deepEqual(await git.uncommittedFiles(path), ['README.md', 'new file ü.txt']);
+    await git.commitAll(path, 'both');
+    await sh(path, 'mv', 'new file ü.txt', 'renamed.txt');
+    assert.deepEqual(await git.uncommittedFiles(path), ['new file ü.txt', 'renamed.txt']);
+  });
+
   void it('commits by tmux-claude use its own identity when git has none configured', async () => {
     const { repo, worktrees } = await newRepo();
     const saved = { global: process.env.GIT_CONFIG_GLOBAL, nosystem: process.env.GIT_CONFIG_NOSYSTEM };

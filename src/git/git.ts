@@ -381,6 +381,25 @@ export class Git {
     return splitNul(stdout).sort();
   }
 
+  /**
+   * Paths with uncommitted changes in a worktree: modified, staged, deleted, untracked (not ignored), and both
+   * sides of a rename. Sorted.
+   */
+  async uncommittedFiles(dir: string): Promise<string[]> {
+    const { stdout } = await this.run(dir, ['status', '--porcelain=v1', '-z', '--untracked-files=all']);
+    const fields = stdout.split('\0');
+    const out = new Set<string>();
+    for (let i = 0; i < fields.length; i++) {
+      const entry = fields[i] ?? '';
+      if (entry.length < 4) continue;
+      out.add(entry.slice(3));
+      // A rename or copy is followed by its source path as a field of its own.
+      if (entry[0] === 'R' || entry[0] === 'C') out.add(fields[++i] ?? '');
+    }
+    out.delete('');
+    return [...out].sort();
+  }
+
   /** Subjects and commit ids reachable from `ref`, newest first (default limit 20). */
   async log(repo: string, ref: string, limit = 20): Promise<Array<{ sha: string; subject: string }>> {
     const sha = await this.resolve(repo, ref);

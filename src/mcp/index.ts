@@ -11,7 +11,12 @@ export type {
   Messaging,
   SendMessageRequest,
   SendMessageResult,
+  Coordination,
+  TaskInput,
+  ParallelRequest,
+  ParallelResult,
+  ConflictReport,
 } from './orchestrator.js';
-export { TOOLS_BY_ROLE, buildMcpServer, messageView } from './tools.js';
-export type { MessageView } from './tools.js';
+export { TOOLS_BY_ROLE, buildMcpServer, messageView, taskView } from './tools.js';
+export type { MessageView, TaskView } from './tools.js';
 export { mcpHandler } from './http-endpoint.js';

@@ -1,4 +1,14 @@
-import type { AgentKind, Envelope, Instance, Message, Role } from '../core/index.js';
+import type {
+  AgentKind,
+  Envelope,
+  Instance,
+  Message,
+  Reservation,
+  ReservationMode,
+  Role,
+  Task,
+  TaskState,
+} from '../core/index.js';
 
 /** Who is calling a tool: resolved by the server from the bearer token, never from arguments. */
 export type Caller = Pick<Instance, 'id' | 'role' | 'runId' | 'parentId' | 'branch'>;
@@ -105,11 +115,83 @@ export interface Messaging {
   ): Promise<{ topic: string; messages: Message[]; headSeq: number }>;
 }
 
+/** A task as create_task / execute_parallel take it. */
+export interface TaskInput {
+  /** Unique within one execute_parallel call; other entries' depends_on may name it. */
+  name?: string | undefined;
+  title: string;
+  description?: string | undefined;
+  /** Names of entries of the same call, or ids of existing tasks. */
+  dependsOn?: readonly string[] | undefined;
+  /** Repo-relative globs the task edits. */
+  files?: readonly string[] | undefined;
+  priority?: number | undefined;
+}
+
+export interface ParallelRequest {
+  tasks: readonly TaskInput[];
+  /** Specialists running at once (default from config, 4). */
+  maxActive?: number | undefined;
+  /** Chain overlapping tasks in the order given instead of refusing the plan. */
+  serializeOverlaps?: boolean | undefined;
+}
+
+export interface ParallelResult {
+  tasks: Array<{ name: string; taskId: string; state: TaskState; dependsOn: string[] }>;
+  maxActive: number;
+  /** Dependencies added by serializeOverlaps. */
+  addedDependencies: number;
+}
+
+/** Where work may collide: overlapping reservations, and files changed in two live worktrees at once. */
+export interface ConflictReport {
+  reservationOverlaps: Array<{ a: Reservation; b: Reservation }>;
+  worktreeOverlaps: Array<{
+    path: string;
+    instances: Array<{ id: string; branch: string | null; taskId: string | null }>;
+  }>;
+  /** Ready tasks that cannot be claimed because others hold their files. */
+  tasksWaitingOnFiles: string[];
+}
+
+/** The work coordinator as an agent uses it. */
+export interface Coordination {
+  createTask(caller: Caller, task: TaskInput): Promise<Task>;
+  listTasks(
+    caller: Caller,
+    filter: { states?: readonly TaskState[] | undefined; owner?: string | undefined; limit: number },
+  ): Promise<{ tasks: Task[]; more: boolean }>;
+  claimTask(
+    caller: Caller,
+    opts: { taskId?: string | undefined; waitMs?: number | undefined },
+  ): Promise<{ task: Task; reservations: Reservation[] } | { task: null; reason: string }>;
+  heartbeat(caller: Caller): Promise<{ tasks: Task[]; reservations: number; expiresAt: number }>;
+  completeTask(
+    caller: Caller,
+    taskId: string,
+    epoch: number,
+    result: string | null,
+  ): Promise<{ task: Task; unblocked: Task[] }>;
+  failTask(caller: Caller, taskId: string, epoch: number, error: string, retry: boolean): Promise<Task>;
+  reserveFiles(
+    caller: Caller,
+    patterns: readonly string[],
+    mode: ReservationMode,
+    ttlMs?: number,
+  ): Promise<Reservation[]>;
+  releaseFiles(
+    caller: Caller,
+    patterns?: readonly string[],
+  ): Promise<{ released: Reservation[]; notHeld: string[] }>;
+  checkConflicts(caller: Caller): Promise<ConflictReport>;
+  executeParallel(caller: Caller, req: ParallelRequest): Promise<ParallelResult>;
+}
+
 /**
  * What the MCP tools need from the supervisor. Every method checks that the target lies in the caller's
  * subtree (or is the caller's parent where the role table allows it) and throws TmuxClaudeError otherwise.
  */
-export interface Orchestrator extends Messaging {
+export interface Orchestrator extends Messaging, Coordination {
   spawn(caller: Caller, req: SpawnRequest): Promise<SpawnResult>;
   send(caller: Caller, to: string, text: string, timeoutMs?: number): Promise<SendResult>;
   read(caller: Caller, id: string, since?: number): Promise<{ id: string; cursor: number; text: string }>;

@@ -3,7 +3,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { ROLES, TmuxClaudeError, type Envelope, type Role } from '../core/index.js';
+import { ROLES, TmuxClaudeError, type Envelope, type Role, type Task } from '../core/index.js';
 import type { Caller, InstanceView, Orchestrator, SpawnResult } from './orchestrator.js';
 import { TOOLS_BY_ROLE, buildMcpServer } from './tools.js';
 
@@ -73,6 +73,31 @@ const ENVELOPE: Envelope = {
   },
 };
 
+const TASK: Task = {
+  id: 'tabc1234',
+  runId: 'run-1',
+  title: 'Add slugify',
+  description: 'x'.repeat(400),
+  dependsOn: [],
+  files: ['src/slugify.js'],
+  priority: 0,
+  state: 'claimed',
+  createdBy: 'mgr-1',
+  assignee: 'spec-1',
+  owner: 'spec-1',
+  epoch: 2,
+  leaseExpiresAt: Date.UTC(2026, 0, 1),
+  attempts: 2,
+  maxAttempts: 3,
+  result: null,
+  error: null,
+  branch: null,
+  mergedAt: null,
+  createdAt: 0,
+  updatedAt: 0,
+  completedAt: null,
+};
+
 /** An Orchestrator that records every call and answers with canned values (or throws `failWith`). */
 class RecordingOrchestrator implements Orchestrator {
   readonly calls: RecordedCall[] = [];
@@ -135,6 +160,38 @@ class RecordingOrchestrator implements Orchestrator {
       messages: [ENVELOPE.message],
       headSeq: 4,
     });
+  createTask: Orchestrator['createTask'] = (caller, task) => this.record('createTask', caller, [task], TASK);
+  listTasks: Orchestrator['listTasks'] = (caller, filter) =>
+    this.record('listTasks', caller, [filter], { tasks: [TASK], more: false });
+  claimTask: Orchestrator['claimTask'] = (caller, opts) =>
+    this.record('claimTask', caller, [opts], { task: TASK, reservations: [] });
+  heartbeat: Orchestrator['heartbeat'] = (caller) =>
+    this.record('heartbeat', caller, [], { tasks: [TASK], reservations: 1, expiresAt: 0 });
+  completeTask: Orchestrator['completeTask'] = (caller, taskId, epoch, result) =>
+    this.record('completeTask', caller, [taskId, epoch, result], { task: TASK, unblocked: [] });
+  failTask: Orchestrator['failTask'] = (caller, taskId, epoch, error, retry) =>
+    this.record('failTask', caller, [taskId, epoch, error, retry], TASK);
+  reserveFiles: Orchestrator['reserveFiles'] = (caller, patterns, mode, ttlMs) =>
+    this.record('reserveFiles', caller, [patterns, mode, ttlMs], []);
+  releaseFiles: Orchestrator['releaseFiles'] = (caller, patterns) =>
+    this.record('releaseFiles', caller, [patterns], { released: [], notHeld: [] });
+  checkConflicts: Orchestrator['checkConflicts'] = (caller) =>
+    this.record('checkConflicts', caller, [], {
+      reservationOverlaps: [],
+      worktreeOverlaps: [],
+      tasksWaitingOnFiles: [],
+    });
+  executeParallel: Orchestrator['executeParallel'] = (caller, req) =>
+    this.record('executeParallel', caller, [req], {
+      tasks: req.tasks.map((t, i) => ({
+        name: t.name ?? t.title,
+        taskId: `t${i}`,
+        state: 'ready',
+        dependsOn: [],
+      })),
+      maxActive: req.maxActive ?? 4,
+      addedDependencies: 0,
+    });
   recordToolCall: Orchestrator['recordToolCall'] = (caller, tool, ok, error) => {
     this.audits.push({ caller, tool, ok, error });
     return Promise.resolve();
@@ -178,9 +235,19 @@ function textOf(result: CallToolResult): string {
 void describe('MCP tool layer', () => {
   void test('each role is offered exactly the tools of TOOLS_BY_ROLE', async () => {
     const messaging = ['send_message', 'inbox', 'ack', 'wait_for_messages', 'publish', 'subscribe', 'replay'];
-    assert.equal(TOOLS_BY_ROLE.executive.length, 15);
+    const work = [
+      'list_tasks',
+      'check_conflicts',
+      'claim_task',
+      'heartbeat',
+      'complete_task',
+      'fail_task',
+      'reserve_files',
+      'release_files',
+    ];
+    assert.equal(TOOLS_BY_ROLE.executive.length, 25);
     assert.deepEqual([...TOOLS_BY_ROLE.manager].sort(), [...TOOLS_BY_ROLE.executive].sort());
-    assert.deepEqual([...TOOLS_BY_ROLE.specialist].sort(), ['send', ...messaging].sort());
+    assert.deepEqual([...TOOLS_BY_ROLE.specialist].sort(), ['send', ...messaging, ...work].sort());
     for (const role of ROLES)
       assert.ok(
         messaging.every((t) => TOOLS_BY_ROLE[role].includes(t)),
@@ -229,7 +296,15 @@ void describe('MCP tool layer', () => {
   void test('a tool outside the role set is an isError result and never reaches the orchestrator', async () => {
     const { client, orchestrator, close } = await connect('specialist');
     try {
-      for (const name of ['spawn', 'terminate', 'merge_branch', 'list', 'no_such_tool']) {
+      for (const name of [
+        'spawn',
+        'terminate',
+        'merge_branch',
+        'list',
+        'create_task',
+        'execute_parallel',
+        'no_such_tool',
+      ]) {
         const res = await call(client, name, { role: 'specialist', name: 'x', id: 'mgr-1' });
         assert.equal(res.isError, true, name);
         assert.match(textOf(res), new RegExp(`Tool ${name} not found`));
@@ -258,6 +333,18 @@ void describe('MCP tool layer', () => {
         ['read', { id: 'spec-1', since: 1.5 }, 'since'],
         ['terminate', { id: 'spec-1', cascade: 'yes' }, 'cascade'],
         ['restart', {}, 'id'],
+        ['complete_task', { task_id: 't1' }, 'epoch'],
+        ['complete_task', { task_id: 't1', epoch: 0 }, 'epoch'],
+        ['complete_task', { task_id: 't1', epoch: 1.5 }, 'epoch'],
+        ['fail_task', { task_id: 't1', epoch: 1 }, 'error'],
+        ['claim_task', { wait_s: 301 }, 'wait_s'],
+        ['reserve_files', { patterns: [] }, 'patterns'],
+        ['reserve_files', { patterns: ['a'], mode: 'mine' }, 'mode'],
+        ['create_task', { title: '' }, 'title'],
+        ['create_task', { title: 'x', depends_on: 'ta' }, 'depends_on'],
+        ['execute_parallel', { tasks: [] }, 'tasks'],
+        ['execute_parallel', { tasks: [{ title: 'no name' }] }, 'tasks'],
+        ['execute_parallel', { tasks: [{ name: 'a' }], max_active: 0 }, 'max_active'],
       ];
       for (const [name, args, field] of cases) {
         const res = await call(client, name, args);
@@ -474,6 +561,76 @@ void describe('MCP tool layer', () => {
       assert.equal(res.isError, undefined, textOf(res));
       assert.deepEqual(JSON.parse(textOf(res)), SPAWNED);
       assert.equal(orchestrator.calls.length, 1);
+    } finally {
+      await close();
+    }
+  });
+
+  void test('coordinator tools map snake_case arguments and answer with task views', async () => {
+    const { client, orchestrator, close } = await connect('specialist');
+    try {
+      const claimed = JSON.parse(
+        textOf(await call(client, 'claim_task', { task_id: 'tabc1234', wait_s: 2 })),
+      );
+      assert.equal(claimed.epoch, 2);
+      assert.equal(claimed.task.lease_expires_at, '2026-01-01T00:00:00.000Z');
+      assert.equal(claimed.task.description.length, 400, 'a claimed task carries its whole description');
+      await call(client, 'complete_task', { task_id: 'tabc1234', epoch: 2, result: 'c0ffee' });
+      await call(client, 'fail_task', { task_id: 'tabc1234', epoch: 2, error: 'tests fail' });
+      await call(client, 'reserve_files', { patterns: ['src/**'], ttl_s: 5 });
+      const listed = JSON.parse(textOf(await call(client, 'list_tasks', { owner: 'me' })));
+      assert.ok(listed.tasks[0].description.length < 400, 'listings shorten descriptions');
+      assert.deepEqual(
+        orchestrator.calls.map((c) => [c.method, c.args]),
+        [
+          ['claimTask', [{ taskId: 'tabc1234', waitMs: 2000 }]],
+          ['completeTask', ['tabc1234', 2, 'c0ffee']],
+          ['failTask', ['tabc1234', 2, 'tests fail', true]],
+          ['reserveFiles', [['src/**'], 'exclusive', 5000]],
+          ['listTasks', [{ states: undefined, owner: 'spec-1', limit: 200 }]],
+        ],
+      );
+    } finally {
+      await close();
+    }
+  });
+
+  void test('execute_parallel passes names, dependencies and max_active through', async () => {
+    const { client, orchestrator, close } = await connect('manager');
+    try {
+      const res = await call(client, 'execute_parallel', {
+        tasks: [
+          { name: 'a', files: ['src/a.js'] },
+          { name: 'b', title: 'B', depends_on: ['a'], description: 'do b' },
+        ],
+        max_active: 2,
+        serialize_overlaps: true,
+      });
+      assert.deepEqual(JSON.parse(textOf(res)).max_active, 2);
+      assert.deepEqual(orchestrator.calls[0]?.args, [
+        {
+          tasks: [
+            {
+              name: 'a',
+              title: 'a',
+              description: undefined,
+              dependsOn: undefined,
+              files: ['src/a.js'],
+              priority: undefined,
+            },
+            {
+              name: 'b',
+              title: 'B',
+              description: 'do b',
+              dependsOn: ['a'],
+              files: undefined,
+              priority: undefined,
+            },
+          ],
+          maxActive: 2,
+          serializeOverlaps: true,
+        },
+      ]);
     } finally {
       await close();
     }

@@ -1,16 +1,46 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { AGENT_KINDS, TmuxClaudeError, type Delivery, type Message, type Role } from '../core/index.js';
+import {
+  AGENT_KINDS,
+  TASK_STATES,
+  TmuxClaudeError,
+  type Delivery,
+  type Message,
+  type Reservation,
+  type Role,
+  type Task,
+} from '../core/index.js';
 import type { Caller, Orchestrator, SendMessageResult } from './orchestrator.js';
 
 /** Tools each role may call (ARCHITECTURE.md role table; later issues add theirs). */
 const MESSAGING = ['send_message', 'inbox', 'ack', 'wait_for_messages', 'publish', 'subscribe', 'replay'];
-const DELEGATION = ['spawn', 'terminate', 'restart', 'merge_branch', 'send', 'read', 'list', 'get_progress'];
+const DELEGATION = [
+  'spawn',
+  'terminate',
+  'restart',
+  'execute_parallel',
+  'merge_branch',
+  'send',
+  'read',
+  'list',
+  'get_progress',
+];
+/** Tools of the work coordinator every role may call; planners also create tasks. */
+const WORK = [
+  'list_tasks',
+  'check_conflicts',
+  'claim_task',
+  'heartbeat',
+  'complete_task',
+  'fail_task',
+  'reserve_files',
+  'release_files',
+];
 export const TOOLS_BY_ROLE: Record<Role, readonly string[]> = {
-  executive: [...DELEGATION, ...MESSAGING],
-  manager: [...DELEGATION, ...MESSAGING],
-  specialist: ['send', ...MESSAGING],
+  executive: [...DELEGATION, ...MESSAGING, 'create_task', ...WORK],
+  manager: [...DELEGATION, ...MESSAGING, 'create_task', ...WORK],
+  specialist: ['send', ...MESSAGING, ...WORK],
 };
 
 /** A message as tools return it (snake_case, times as ISO strings). */
@@ -43,6 +73,66 @@ export function messageView(m: Message, d?: Delivery): MessageView {
     topic_seq: m.topicSeq,
     sent_at: new Date(m.createdAt).toISOString(),
     ...(d ? { state: d.state, attempts: d.attempts } : {}),
+  };
+}
+
+/** A task as tools return it (snake_case, times as ISO strings). */
+export interface TaskView {
+  id: string;
+  title: string;
+  description: string;
+  state: string;
+  depends_on: string[];
+  files: string[];
+  priority: number;
+  created_by: string;
+  assignee: string | null;
+  owner: string | null;
+  epoch: number;
+  attempts: number;
+  max_attempts: number;
+  lease_expires_at: string | null;
+  result: string | null;
+  error: string | null;
+  branch: string | null;
+  merged: boolean;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function taskView(t: Task, opts: { brief?: boolean } = {}): TaskView {
+  return {
+    id: t.id,
+    title: t.title,
+    // Listings stay small: a description can be 100 kB.
+    description: opts.brief && t.description.length > 300 ? `${t.description.slice(0, 299)}…` : t.description,
+    state: t.state,
+    depends_on: t.dependsOn,
+    files: t.files,
+    priority: t.priority,
+    created_by: t.createdBy,
+    assignee: t.assignee,
+    owner: t.owner,
+    epoch: t.epoch,
+    attempts: t.attempts,
+    max_attempts: t.maxAttempts,
+    lease_expires_at: iso(t.leaseExpiresAt),
+    result: t.result,
+    error: t.error,
+    branch: t.branch,
+    merged: t.mergedAt !== null,
+  };
+}
+
+function reservationView(r: Reservation): Record<string, unknown> {
+  return {
+    pattern: r.pattern,
+    mode: r.mode,
+    holder: r.holder,
+    task_id: r.taskId,
+    expires_at: iso(r.expiresAt),
   };
 }
 
@@ -289,6 +379,212 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
     async (a) => {
       const r = await orchestrator.replay(caller, a.topic, a.since_seq ?? 0, a.limit ?? 100);
       return { topic: r.topic, head_seq: r.headSeq, messages: r.messages.map((m) => messageView(m)) };
+    },
+  );
+  const filesArg = z
+    .array(z.string().min(1).max(1000))
+    .max(200)
+    .describe('repo-relative globs, e.g. ["src/auth/**", "README.md"]');
+  const taskShape = {
+    title: z.string().min(1).max(200).describe('one line'),
+    description: z.string().max(100_000).optional().describe('everything the implementer needs'),
+    depends_on: z.array(z.string().min(1)).max(1000).optional().describe('task ids that must be done first'),
+    files: filesArg.optional(),
+    priority: z.number().int().min(-1000).max(1000).optional().describe('higher first (default 0)'),
+  };
+  tool(
+    'create_task',
+    'Add a task to your run’s task graph. It is ready once every depends_on task is done; specialists take it ' +
+      'with claim_task. Refused if a dependency is unknown or its files leave the repo.',
+    taskShape,
+    async (a) => ({
+      task: taskView(
+        await orchestrator.createTask(caller, {
+          title: a.title,
+          description: a.description,
+          dependsOn: a.depends_on,
+          files: a.files,
+          priority: a.priority,
+        }),
+      ),
+    }),
+  );
+  tool(
+    'execute_parallel',
+    'Run a set of tasks with specialists in parallel: creates the tasks, then spawns one specialist per task ' +
+      '(at most max_active at once, default 4) as dependencies are done and merged. Tasks whose file sets overlap ' +
+      'must be ordered by depends_on (or pass serialize_overlaps: true); otherwise the plan is refused. Returns ' +
+      'at once; you receive a `task.done` message per finished task (merge_branch it, then terminate the ' +
+      'specialist) or `task.failed`.',
+    {
+      tasks: z
+        .array(
+          z.object({
+            name: z.string().min(1).max(64).describe('unique in this call; used in the specialist’s branch'),
+            ...taskShape,
+            title: z.string().min(1).max(200).optional().describe('one line (default: name)'),
+            depends_on: z
+              .array(z.string().min(1))
+              .max(1000)
+              .optional()
+              .describe('names of other entries, or existing task ids'),
+          }),
+        )
+        .min(1)
+        .max(500),
+      max_active: z.number().int().min(1).max(64).optional(),
+      serialize_overlaps: z
+        .boolean()
+        .optional()
+        .describe(
+          'run tasks with overlapping files one after the other (in the order given) instead of refusing',
+        ),
+    },
+    async (a) => {
+      const r = await orchestrator.executeParallel(caller, {
+        tasks: a.tasks.map((t) => ({
+          name: t.name,
+          title: t.title ?? t.name,
+          description: t.description,
+          dependsOn: t.depends_on,
+          files: t.files,
+          priority: t.priority,
+        })),
+        maxActive: a.max_active,
+        serializeOverlaps: a.serialize_overlaps,
+      });
+      return {
+        tasks: r.tasks.map((t) => ({
+          name: t.name,
+          task_id: t.taskId,
+          state: t.state,
+          depends_on: t.dependsOn,
+        })),
+        max_active: r.maxActive,
+        added_dependencies: r.addedDependencies,
+      };
+    },
+  );
+  tool(
+    'list_tasks',
+    'Tasks of your run with state, owner, epoch and attempts (descriptions shortened).',
+    {
+      state: z.array(z.enum(TASK_STATES as [string, ...string[]])).optional(),
+      owner: z.string().min(1).optional().describe('instance id, or "me"'),
+      limit: z.number().int().min(1).max(1000).optional().describe('default 200'),
+    },
+    async (a) => {
+      const r = await orchestrator.listTasks(caller, {
+        states: a.state as Task['state'][] | undefined,
+        owner: a.owner === 'me' ? caller.id : a.owner,
+        limit: a.limit ?? 200,
+      });
+      return { tasks: r.tasks.map((t) => taskView(t, { brief: true })), more: r.more };
+    },
+  );
+  tool(
+    'claim_task',
+    'Take a task: a lease with a fencing epoch (pass it to complete_task) that lapses unless renewed ' +
+      '(heartbeat; your tool calls also renew it). Without task_id: the best ready task you may take. Its files ' +
+      'are reserved for you. With wait_s, waits for a task to become claimable.',
+    {
+      task_id: z.string().min(1).optional(),
+      wait_s: z.number().min(0).max(300).optional().describe('without task_id: wait up to this long'),
+    },
+    async (a) => {
+      const r = await orchestrator.claimTask(caller, {
+        taskId: a.task_id,
+        waitMs: a.wait_s === undefined ? undefined : a.wait_s * 1000,
+      });
+      if (r.task === null) return { task: null, reason: r.reason };
+      return {
+        task: taskView(r.task),
+        epoch: r.task.epoch,
+        lease_expires_at: iso(r.task.leaseExpiresAt),
+        reservations: r.reservations.map(reservationView),
+      };
+    },
+  );
+  tool('heartbeat', 'Renew all your task leases and file reservations.', {}, async () => {
+    const r = await orchestrator.heartbeat(caller);
+    return { tasks: r.tasks.map((t) => t.id), reservations: r.reservations, expires_at: iso(r.expiresAt) };
+  });
+  tool(
+    'complete_task',
+    'Finish a task you hold, under the epoch claim_task gave you. Refused (STALE_LEASE) if your lease lapsed or ' +
+      'someone else holds it now: then stop working on it.',
+    {
+      task_id: z.string().min(1),
+      epoch: z.number().int().min(1),
+      result: z.string().max(10_000).optional().describe('short outcome, e.g. the commit id'),
+    },
+    async (a) => {
+      const r = await orchestrator.completeTask(caller, a.task_id, a.epoch, a.result ?? null);
+      return { task: taskView(r.task), unblocked: r.unblocked.map((t) => t.id) };
+    },
+  );
+  tool(
+    'fail_task',
+    'Give up a task you hold. With retry (default true) it goes back to ready for someone else while attempts ' +
+      'are left; otherwise it fails and your parent is told.',
+    {
+      task_id: z.string().min(1),
+      epoch: z.number().int().min(1),
+      error: z.string().min(1).max(10_000),
+      retry: z.boolean().optional(),
+    },
+    async (a) => ({
+      task: taskView(await orchestrator.failTask(caller, a.task_id, a.epoch, a.error, a.retry ?? true)),
+    }),
+  );
+  tool(
+    'reserve_files',
+    'Reserve files before editing them (globs relative to the repo). Exclusive (default): nobody else may hold ' +
+      'an overlapping pattern; shared: others may share it. Refused with the holders named on an overlap. ' +
+      'Reservations lapse after ttl_s unless renewed, and go when you finish.',
+    {
+      patterns: filesArg.min(1),
+      mode: z.enum(['exclusive', 'shared']).optional(),
+      ttl_s: z.number().min(1).max(86_400).optional().describe('default: the lease TTL'),
+    },
+    async (a) => ({
+      reservations: (
+        await orchestrator.reserveFiles(
+          caller,
+          a.patterns,
+          a.mode ?? 'exclusive',
+          a.ttl_s === undefined ? undefined : a.ttl_s * 1000,
+        )
+      ).map(reservationView),
+    }),
+  );
+  tool(
+    'release_files',
+    'Release your file reservations (these patterns, or all you reserved with reserve_files).',
+    { patterns: filesArg.optional() },
+    async (a) => {
+      const r = await orchestrator.releaseFiles(caller, a.patterns);
+      return { released: r.released.map((x) => x.pattern), not_held: r.notHeld };
+    },
+  );
+  tool(
+    'check_conflicts',
+    'Where work may collide in your run: overlapping reservations, files changed in two live worktrees at ' +
+      'once (from git), and ready tasks waiting for files others hold.',
+    {},
+    async () => {
+      const r = await orchestrator.checkConflicts(caller);
+      return {
+        reservation_overlaps: r.reservationOverlaps.map((o) => ({
+          a: reservationView(o.a),
+          b: reservationView(o.b),
+        })),
+        worktree_overlaps: r.worktreeOverlaps.map((o) => ({
+          path: o.path,
+          instances: o.instances.map((i) => ({ id: i.id, branch: i.branch, task_id: i.taskId })),
+        })),
+        tasks_waiting_on_files: r.tasksWaitingOnFiles,
+      };
     },
   );
   return server;

@@ -15,6 +15,17 @@ export type {
   AckOutcome,
   EventLog,
   MetaStore,
+  NewTask,
+  TaskFilter,
+  TaskStore,
+  ClaimRequest,
+  ClaimOutcome,
+  ClaimRefusal,
+  FenceOutcome,
+  FenceRefusal,
+  Released,
+  ReservationStore,
+  ReserveRequest,
 } from './types.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
 

@@ -7,7 +7,11 @@ import type {
   Instance,
   InstanceState,
   Message,
+  Reservation,
+  ReservationMode,
   Run,
+  Task,
+  TaskState,
 } from '../core/index.js';
 
 /** Fields of an instance that change after it is created. */
@@ -123,6 +127,176 @@ export interface MessageStore {
   replay(runId: string, topic: string, afterSeq: number, limit: number): Promise<Message[]>;
 }
 
+/** A task as its creator defines it; the store sets the rest (state, lease, attempts, …). */
+export type NewTask = Pick<
+  Task,
+  | 'id'
+  | 'runId'
+  | 'title'
+  | 'description'
+  | 'dependsOn'
+  | 'files'
+  | 'priority'
+  | 'createdBy'
+  | 'assignee'
+  | 'maxAttempts'
+  | 'createdAt'
+>;
+
+export interface TaskFilter {
+  runId?: string;
+  ids?: readonly string[];
+  states?: readonly TaskState[];
+  owner?: string;
+  assignee?: string;
+  createdBy?: string;
+}
+
+export interface ClaimRequest {
+  runId: string;
+  claimant: string;
+  /** A specific task; without it, the best ready task the claimant may take. */
+  taskId?: string | undefined;
+  /** Without taskId: only tasks created by one of these (the claimant's parent, or itself). */
+  creators?: readonly string[] | undefined;
+  ttlMs: number;
+  now: number;
+}
+
+/** Why a claim was not granted. */
+export type ClaimRefusal =
+  | { reason: 'not_found' }
+  /** The task exists but is not ready (blocked, claimed by another live lease, done, failed). */
+  | { reason: 'not_ready'; task: Task }
+  /** Assigned to another instance. */
+  | { reason: 'assigned'; task: Task }
+  /** Its files overlap another holder's live reservation. */
+  | { reason: 'files_busy'; task: Task; conflicts: Reservation[] }
+  /** No task id given and no ready task the claimant may take (some may be waiting on files). */
+  | { reason: 'none_ready'; waitingOnFiles: number };
+
+export type ClaimOutcome =
+  { granted: true; task: Task; reservations: Reservation[] } | ({ granted: false } & ClaimRefusal);
+
+/** Why a completion or failure under a lease was refused; the task is returned as it stands. */
+export type FenceRefusal =
+  | { reason: 'not_found' }
+  /** The epoch is not the task's current one: someone claimed it since. */
+  | { reason: 'stale_epoch'; task: Task }
+  /** The caller is not the holder. */
+  | { reason: 'not_holder'; task: Task }
+  /** The caller's lease ran out (the task may not have been re-claimed yet). */
+  | { reason: 'expired'; task: Task }
+  /** The task is not claimed (e.g. already done). */
+  | { reason: 'not_claimed'; task: Task };
+
+export type FenceOutcome<T> = ({ ok: true } & T) | ({ ok: false } & FenceRefusal);
+
+/** Leases that lapsed or were taken back, and what became of their tasks. */
+export interface Released {
+  /** Tasks that were claimed by the holder(s), now ready again or failed (attempts used up). */
+  tasks: Task[];
+  reservations: Reservation[];
+}
+
+/**
+ * The task graph and its fenced leases. Every method is atomic on its own (one transaction / one script), so
+ * concurrent supervisors or clients never grant one task twice or complete it under two epochs.
+ */
+export interface TaskStore {
+  /**
+   * Inserts all tasks in one transaction, each `ready` when its dependencies are all done, else `blocked`.
+   * Dependencies may name tasks of the same batch. Throws NOT_FOUND for an unknown dependency (or one of
+   * another run), CONFLICT if an id exists. Cycles are the caller's to refuse (only a batch can form one).
+   */
+  create(tasks: readonly NewTask[]): Promise<Task[]>;
+  get(id: string): Promise<Task | null>;
+  /** Ordered by creation time, then id. */
+  list(filter?: TaskFilter): Promise<Task[]>;
+  /**
+   * First returns lapsed leases (expiry before `now`) to ready, as {@link expire} does. Then grants a lease
+   * on `taskId`, or on the best ready task the claimant may take (not assigned to another; created by one of
+   * `creators` when given; priority high first, then oldest), skipping tasks whose files overlap another
+   * holder's live reservation. Granting sets state claimed, owner, epoch + 1, attempts + 1, leaseExpiresAt =
+   * now + ttl, and reserves the task's files exclusively for the claimant (taskId set on the reservations).
+   * Claiming a task one already holds under a live lease renews it and returns it unchanged (a retry).
+   */
+  claim(req: ClaimRequest): Promise<ClaimOutcome>;
+  /**
+   * Extends every live (unexpired) task lease and reservation of the holder to now + ttl. A lapsed lease is
+   * not revived. Returns the tasks renewed and the reservation count.
+   */
+  renew(holder: string, ttlMs: number, now: number): Promise<{ tasks: Task[]; reservations: number }>;
+  /**
+   * claimed → done, only for the holder, under the current epoch, with the lease still live. Releases the
+   * task's reservations, and makes `ready` every blocked task whose dependencies are now all done.
+   */
+  complete(
+    taskId: string,
+    holder: string,
+    epoch: number,
+    result: { result: string | null; branch: string | null },
+    now: number,
+  ): Promise<FenceOutcome<{ task: Task; unblocked: Task[] }>>;
+  /**
+   * The holder gives the task up under its current, live lease: back to `ready` when `retry` and attempts
+   * are left, else `failed`. Releases the task's reservations.
+   */
+  fail(
+    taskId: string,
+    holder: string,
+    epoch: number,
+    error: string,
+    retry: boolean,
+    now: number,
+  ): Promise<FenceOutcome<{ task: Task }>>;
+  /**
+   * Takes back every lease of a holder that is gone (dead, terminated): its claimed tasks go back to ready
+   * (failed when attempts are used up) with `error` = reason; its reservations are deleted.
+   */
+  releaseHolder(holder: string, reason: string, now: number): Promise<Released>;
+  /** Takes back every lease that lapsed before `now`, as {@link releaseHolder} does. */
+  expire(now: number): Promise<Released>;
+  /** The earliest expiry among live task leases and reservations (null when none): when to expire next. */
+  nextExpiry(): Promise<number | null>;
+  /** Sets mergedAt on done tasks (idempotent); returns the tasks that changed. */
+  markMerged(taskIds: readonly string[], now: number): Promise<Task[]>;
+  /** Sets or clears the assignee of a task that is not claimed; NOT_FOUND / CONFLICT otherwise. */
+  assign(taskId: string, assignee: string | null, now: number): Promise<Task>;
+}
+
+export interface ReserveRequest {
+  runId: string;
+  holder: string;
+  /** Normalised repo-relative globs. */
+  patterns: readonly string[];
+  mode: ReservationMode;
+  ttlMs: number;
+  now: number;
+}
+
+/** File reservations: leases on repo-relative globs. Overlap is decided by core's `globsOverlap`. */
+export interface ReservationStore {
+  /**
+   * All or nothing: refused (nothing stored) when any pattern overlaps another holder's live reservation
+   * and either side is exclusive; the conflicting reservations are returned. A pattern the holder already
+   * reserves is renewed with the new mode and expiry (its own reservations never conflict with each other).
+   */
+  reserve(
+    req: ReserveRequest,
+  ): Promise<{ ok: true; reservations: Reservation[] } | { ok: false; conflicts: Reservation[] }>;
+  /**
+   * Deletes the holder's reservations of these patterns (all of its explicit ones when omitted; task
+   * reservations go with their task). Returns those deleted and the patterns it did not hold (any more).
+   */
+  release(
+    holder: string,
+    patterns: readonly string[] | undefined,
+  ): Promise<{ released: Reservation[]; notHeld: string[] }>;
+  /** Live reservations (expiry after `now`) of a run, optionally one holder's, oldest first. */
+  list(filter: { runId?: string; holder?: string; now: number }): Promise<Reservation[]>;
+}
+
 /** The append-only audit trail. */
 export interface EventLog {
   /** Appends and returns the event with its sequence number and time. */
@@ -145,6 +319,8 @@ export interface Store {
   readonly instances: InstanceStore;
   readonly runs: RunStore;
   readonly messages: MessageStore;
+  readonly tasks: TaskStore;
+  readonly reservations: ReservationStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
   /** Throws UNAVAILABLE when the store cannot be reached. */

@@ -10,7 +10,7 @@ import {
   type ErrorCode,
   type Logger,
 } from '../core/index.js';
-import { mcpHandler, type Caller } from '../mcp/index.js';
+import { mcpHandler, taskView, type Caller } from '../mcp/index.js';
 import type { Organisation } from './organisation.js';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -25,6 +25,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   EXTERNAL_COMMAND_FAILED: 502,
   MERGE_CONFLICT: 409,
   UNMERGED_WORK: 409,
+  STALE_LEASE: 409,
   INTERNAL: 500,
 };
 
@@ -275,6 +276,23 @@ export function createApp(opts: AppOptions): express.Express {
         limit,
       );
       return envelopes.map(messageFlowRow);
+    }),
+  );
+  api.get(
+    '/tasks',
+    wrap(async (req) => {
+      const run = typeof req.query.run === 'string' && req.query.run !== '' ? req.query.run : undefined;
+      const tasks = await org.tasksOf(run);
+      const reservations = await org.coordinator.listReservations(run ? { runId: run } : {});
+      return { tasks: tasks.map((t) => taskView(t)), reservations };
+    }),
+  );
+  api.get(
+    '/conflicts',
+    wrap(async (req) => {
+      const run = typeof req.query.run === 'string' ? req.query.run : '';
+      if (!run) throw new TmuxClaudeError('INVALID_ARGUMENT', 'pass ?run=<run id>');
+      return org.checkConflicts({ runId: run });
     }),
   );
   api.post(

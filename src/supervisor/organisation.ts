@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adapterFor } from '../agents/index.js';
 import { Bus, type Sender, type SystemTopic } from '../bus/index.js';
+import { Coordinator, tasksChanged, type TaskNotice } from '../coordinator/index.js';
 import {
   LIVE_STATES,
   TmuxClaudeError,
@@ -23,7 +24,10 @@ import {
   type Logger,
   type Paths,
   type Role,
+  type ReservationMode,
   type Run,
+  type Task,
+  type TaskState,
   Signals,
 } from '../core/index.js';
 import type { Git } from '../git/index.js';
@@ -39,11 +43,15 @@ import type {
   SendResult,
   SpawnRequest,
   SpawnResult,
+  TaskInput,
+  ParallelRequest,
 } from '../mcp/index.js';
 import { formatMessages, messageIdsIn, rolePrompt } from '../prompts/index.js';
 import type { Store } from '../store/index.js';
 import type { TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
+import { ParallelScheduler } from './parallel.js';
+import { Work } from './work.js';
 
 export interface OrganisationDeps {
   config: Config;
@@ -95,6 +103,9 @@ const DELIVERY_CONFIRM_MS = 5_000;
 export class Organisation implements Orchestrator {
   readonly signals = new Signals();
   readonly bus: Bus;
+  readonly coordinator: Coordinator;
+  readonly scheduler: ParallelScheduler;
+  private readonly work: Work;
   private readonly delivering = new Set<string>();
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
@@ -107,6 +118,46 @@ export class Organisation implements Orchestrator {
       emit: (e) => this.emit(e),
       log: deps.log,
       onMail: (recipient) => this.kickDelivery(recipient),
+    });
+    this.coordinator = new Coordinator({
+      store: deps.store,
+      signals: this.signals,
+      emit: (e) => this.emit(e),
+      notify: (n) => this.tellTaskOutcome(n),
+      log: deps.log,
+      leaseTtlMs: deps.config.leaseTtlMs,
+      maxAttempts: deps.config.taskMaxAttempts,
+    });
+    this.scheduler = new ParallelScheduler({
+      store: deps.store,
+      coordinator: this.coordinator,
+      signals: this.signals,
+      log: deps.log,
+      spawnSpecialist: async (req) => {
+        const parent = await this.mustGet(req.managerId);
+        await this.launch({
+          run: await this.mustGetRun(parent.runId),
+          parent,
+          role: 'specialist',
+          name: req.name,
+          prompt: req.prompt,
+          taskId: req.task.id,
+          id: req.id,
+        });
+      },
+      reportStartFailure: (managerId, task, error) =>
+        this.notifyFromSupervisor(
+          managerId,
+          JSON.stringify({ task_id: task.id, title: task.title, instance: null, error, state: task.state }),
+          'task.failed',
+        ),
+    });
+    this.work = new Work({
+      config: deps.config,
+      store: deps.store,
+      git: deps.git,
+      coordinator: this.coordinator,
+      scheduler: this.scheduler,
     });
   }
 
@@ -270,6 +321,56 @@ export class Organisation implements Orchestrator {
     return this.bus.replay(this.senderOf(caller, caller.runId), topic, sinceSeq, limit);
   }
 
+  // ---- work coordination ------------------------------------------------------------------------
+
+  createTask(caller: Caller, task: TaskInput) {
+    return this.work.createTask(caller, task);
+  }
+
+  listTasks(
+    caller: Caller,
+    filter: { states?: readonly TaskState[] | undefined; owner?: string | undefined; limit: number },
+  ) {
+    return this.work.listTasks(caller, filter);
+  }
+
+  claimTask(caller: Caller, opts: { taskId?: string | undefined; waitMs?: number | undefined }) {
+    return this.work.claimTask(caller, opts);
+  }
+
+  heartbeat(caller: Caller) {
+    return this.work.heartbeat(caller);
+  }
+
+  completeTask(caller: Caller, taskId: string, epoch: number, result: string | null) {
+    return this.work.completeTask(caller, taskId, epoch, result);
+  }
+
+  failTask(caller: Caller, taskId: string, epoch: number, error: string, retry: boolean): Promise<Task> {
+    return this.work.failTask(caller, taskId, epoch, error, retry);
+  }
+
+  reserveFiles(caller: Caller, patterns: readonly string[], mode: ReservationMode, ttlMs?: number) {
+    return this.work.reserveFiles(caller, patterns, mode, ttlMs);
+  }
+
+  releaseFiles(caller: Caller, patterns?: readonly string[]) {
+    return this.work.releaseFiles(caller, patterns);
+  }
+
+  checkConflicts(caller: Pick<Caller, 'runId'>) {
+    return this.work.checkConflicts(caller);
+  }
+
+  executeParallel(caller: Caller, req: ParallelRequest) {
+    return this.work.executeParallel(caller, req);
+  }
+
+  /** Tasks of a run (or every run) for the admin API and `tmux-claude tasks`. */
+  tasksOf(runId?: string): Promise<Task[]> {
+    return this.coordinator.listTasks(runId ? { runId } : {});
+  }
+
   async read(
     caller: Caller | null,
     id: string,
@@ -387,11 +488,19 @@ export class Organisation implements Orchestrator {
     const run = await this.mustGetRun(runId);
     const into = req.into ?? caller?.branch ?? run.targetBranch;
     if (!into) throw new TmuxClaudeError('INVALID_ARGUMENT', 'you have no branch; pass `into`');
-    const result = await this.deps.git.merge(run.repo, {
-      source,
-      into,
-      message: `Merge ${source} into ${into}\n\nMerged by ${caller?.id ?? 'user'} (tmux-claude ${run.id})`,
-    });
+    const tasks = await this.work.tasksToMerge(run.id, source);
+    let result;
+    try {
+      result = await this.deps.git.merge(run.repo, {
+        source,
+        into,
+        message: `Merge ${source} into ${into}\n\nMerged by ${caller?.id ?? 'user'} (tmux-claude ${run.id})`,
+      });
+    } catch (err) {
+      if (!(err instanceof TmuxClaudeError) || err.code !== 'MERGE_CONFLICT') throw err;
+      throw await this.explainConflict(run.id, source, into, err);
+    }
+    await this.coordinator.markMerged(caller?.id ?? 'user', tasks);
     await this.emit({
       kind: 'git.merged',
       actor: caller?.id ?? 'user',
@@ -415,6 +524,32 @@ export class Organisation implements Orchestrator {
     };
   }
 
+  /** A merge conflict with the owners of the conflicting files named: the manager decides who rebases. */
+  private async explainConflict(
+    runId: string,
+    source: string,
+    into: string,
+    err: TmuxClaudeError,
+  ): Promise<TmuxClaudeError> {
+    const files = Array.isArray(err.details?.files) ? (err.details.files as string[]) : [];
+    const owners = await this.work.ownersOf(runId, files);
+    const lines = files.map((f) => `${f}${owners[f]?.length ? ` (also: ${owners[f].join(', ')})` : ''}`);
+    await this.emit({
+      kind: 'git.merge_refused',
+      actor: 'supervisor',
+      instanceId: null,
+      data: { source, into, files, owners },
+    });
+    return new TmuxClaudeError(
+      'MERGE_CONFLICT',
+      `merging ${source} into ${into} would conflict in ${lines.join('; ') || 'unknown files'}; nothing was merged`,
+      {
+        hint: 'have one owner rebase onto the other’s merged work (or redo the task from the merged branch)',
+        details: { ...err.details, owners },
+      },
+    );
+  }
+
   async recordToolCall(caller: Caller, tool: string, ok: boolean, error?: string): Promise<void> {
     await this.emit({
       kind: 'tool.called',
@@ -432,6 +567,7 @@ export class Organisation implements Orchestrator {
     const inst = await this.store.instances.findByTokenHash(hashToken(token));
     if (!inst || inst.state === 'terminated') return null;
     if (via === 'mcp' && inst.state === 'starting') await this.noteReadiness(inst.id, 'mcp');
+    this.renewForActivity(inst.id);
     return { id: inst.id, role: inst.role, runId: inst.runId, parentId: inst.parentId, branch: inst.branch };
   }
 
@@ -444,6 +580,7 @@ export class Organisation implements Orchestrator {
    */
   async onHook(caller: Caller, event: string, payload: HookPayload): Promise<Record<string, unknown>> {
     const id = caller.id;
+    this.renewForActivity(id);
     switch (event) {
       case 'SessionStart': {
         if (typeof payload.pid === 'number') await this.store.instances.update(id, { pid: payload.pid });
@@ -605,12 +742,14 @@ export class Organisation implements Orchestrator {
     prompt?: string | undefined;
     agent?: AgentKind | undefined;
     taskId?: string | undefined;
+    /** A pre-chosen id (the scheduler assigns the task to it before the spawn). */
+    id?: string | undefined;
   }): Promise<SpawnResult> {
     const { run, parent, role } = opts;
     const { git, paths } = this.deps;
     const agent = opts.agent ?? run.agent;
     adapterFor(agent);
-    const id = newInstanceId(role);
+    const id = opts.id ?? newInstanceId(role);
     const token = newToken();
     const dir = instanceDir(paths, id);
     await mkdir(dir, { recursive: true });
@@ -783,6 +922,7 @@ export class Organisation implements Orchestrator {
     });
     if (!updated) return null;
     await this.bus.recipientGone(inst.id, `recipient ${reason}`);
+    await this.coordinator.releaseHolder(inst.id, `holder ${reason}`);
     let kept: string | null = null;
     if (inst.worktree) {
       const run = await this.mustGetRun(inst.runId);
@@ -835,6 +975,9 @@ export class Organisation implements Orchestrator {
           role: updated.role,
           reason,
         });
+        // Its task goes back to the pool at once, not when the lease would have lapsed.
+        await this.coordinator.releaseHolder(id, `holder died: ${reason}`);
+        this.signals.notify(tasksChanged(updated.runId));
       }
     }
     this.signals.notify(`state:${id}`);
@@ -891,6 +1034,19 @@ export class Organisation implements Orchestrator {
     } finally {
       this.delivering.delete(id);
     }
+  }
+
+  /** The supervisor's renewal of an active instance's leases; never delays the request that showed it. */
+  private renewForActivity(id: string): void {
+    this.coordinator
+      .touch(id)
+      .catch((err: unknown) => this.deps.log.warn({ err, instance: id }, 'lease renewal failed'));
+  }
+
+  /** Tells a task's creator (when it is a live instance) that the task finished or was lost. */
+  private async tellTaskOutcome(notice: TaskNotice): Promise<void> {
+    const msg = await this.work.noticeBody(notice);
+    if (msg) await this.notifyFromSupervisor(msg.to, msg.body, msg.subject);
   }
 
   /** A message from the supervisor itself (e.g. "your child is blocked"), delivered like any other. */

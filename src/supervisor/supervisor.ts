@@ -98,6 +98,9 @@ export class Supervisor {
       `${nodeQuoted} -e 'fetch(process.argv[1],{method:"POST"}).catch(()=>{})' '${this.url}/hooks/tmux/pane-died'`,
     );
     const { adopted, lost } = await org.reconcile();
+    // Leases that lapsed while no supervisor ran go back to the pool; unfinished batches resume.
+    await org.coordinator.start();
+    await org.scheduler.resume();
     await org.emit({
       kind: 'supervisor.started',
       actor: 'supervisor',
@@ -132,6 +135,8 @@ export class Supervisor {
   private async doStop(opts: { stopInstances: boolean }): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     const org = this.org;
+    org?.scheduler.stop();
+    org?.coordinator.close();
     if (org && opts.stopInstances) {
       await org.stopAll('supervisor stopped (tmux-claude down)');
       await org.deps.tmux.killServer();

@@ -5,16 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { TmuxClaudeError } from '../../core/index.js';
-import { runStoreContract } from '../testing/store-contract.js';
+import { runStoreContract, type StoreHarness } from '../testing/store-contract.js';
+import { runTaskStoreContract } from '../testing/task-contract.js';
 import { SqliteStore } from './sqlite-store.js';
 
-runStoreContract('sqlite', () => {
+function sqliteHarness(): StoreHarness {
   const dir = mkdtempSync(join(tmpdir(), 'tc-store-'));
   return {
     open: () => Promise.resolve(new SqliteStore(join(dir, 'store.db'))),
     dispose: () => Promise.resolve(rmSync(dir, { recursive: true, force: true })),
   };
-});
+}
+
+runStoreContract('sqlite', sqliteHarness);
+runTaskStoreContract('sqlite', sqliteHarness);
 
 describe('sqlite store specifics', () => {
   it('keeps data across reopen (a restarted supervisor sees everything)', async () => {

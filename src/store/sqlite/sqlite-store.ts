@@ -24,9 +24,12 @@ import type {
   MessageStore,
   MetaStore,
   NewMessage,
+  ReservationStore,
   RunStore,
   Store,
+  TaskStore,
 } from '../types.js';
+import { makeTaskStores } from './sqlite-tasks.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -71,9 +74,36 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_instance ON events(instance_id, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, title TEXT NOT NULL, description TEXT NOT NULL,
+  depends_on TEXT NOT NULL, files TEXT NOT NULL, priority INTEGER NOT NULL, state TEXT NOT NULL,
+  created_by TEXT NOT NULL, assignee TEXT, owner TEXT, epoch INTEGER NOT NULL, lease_expires_at INTEGER,
+  attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL, result TEXT, error TEXT, branch TEXT,
+  merged_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, completed_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS tasks_run ON tasks(run_id, created_at, id);
+CREATE INDEX IF NOT EXISTS tasks_ready ON tasks(run_id, priority DESC, created_at, id) WHERE state = 'ready';
+CREATE INDEX IF NOT EXISTS tasks_owner ON tasks(owner, state);
+CREATE INDEX IF NOT EXISTS tasks_lease ON tasks(lease_expires_at) WHERE state = 'claimed';
+-- tasks.depends_on keeps the creator's list; task_deps finds the tasks waiting on one that completes.
+CREATE TABLE IF NOT EXISTS task_deps (
+  task_id TEXT NOT NULL, depends_on TEXT NOT NULL, PRIMARY KEY (task_id, depends_on)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_deps_dependents ON task_deps(depends_on, task_id);
+CREATE TABLE IF NOT EXISTS reservations (
+  id TEXT PRIMARY KEY, run_id TEXT NOT NULL, holder TEXT NOT NULL, pattern TEXT NOT NULL, mode TEXT NOT NULL,
+  task_id TEXT, expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_run ON reservations(run_id, expires_at);
+CREATE INDEX IF NOT EXISTS reservations_holder ON reservations(holder, expires_at);
+CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations(expires_at);
+CREATE INDEX IF NOT EXISTS reservations_task ON reservations(task_id) WHERE task_id IS NOT NULL;
+-- One explicit reservation per holder and pattern (reserving it again renews it); task ones go with their task.
+CREATE UNIQUE INDEX IF NOT EXISTS reservations_explicit ON reservations(holder, pattern) WHERE task_id IS NULL;
 `;
 
-type Row = Record<string, unknown>;
+/** A result row as better-sqlite3 returns it. */
+export type Row = Record<string, unknown>;
 type PostResult = Awaited<ReturnType<MessageStore['post']>>;
 
 /** Columns added after a table was first shipped: added in place to stores created by older versions. */
@@ -194,19 +224,23 @@ function rowToRun(r: Row): Run {
   };
 }
 
-function isUniqueViolation(err: unknown): boolean {
+/** A primary-key or unique-index violation (an id that exists). */
+export function isUniqueViolation(err: unknown): boolean {
   return (
     (err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
     (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE'
   );
 }
 
-function placeholders(n: number): string {
+/** `?,?,…` for an IN list of n values. */
+export function placeholders(n: number): string {
   return new Array(n).fill('?').join(',');
 }
 
 /** A WHERE clause from optional column filters: `=` for a value, `IN` for a list (an empty list matches nothing). */
-function whereClause(filters: Array<[column: string, value: string | readonly string[] | undefined]>): {
+export function whereClause(
+  filters: Array<[column: string, value: string | readonly string[] | undefined]>,
+): {
   sql: string;
   values: unknown[];
 } {
@@ -234,6 +268,8 @@ export class SqliteStore implements Store {
   readonly instances: InstanceStore;
   readonly runs: RunStore;
   readonly messages: MessageStore;
+  readonly tasks: TaskStore;
+  readonly reservations: ReservationStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
   private readonly db: Database.Database;
@@ -255,6 +291,9 @@ export class SqliteStore implements Store {
     this.instances = this.makeInstances();
     this.runs = this.makeRuns();
     this.messages = this.makeMessages();
+    const taskStores = makeTaskStores(this.db);
+    this.tasks = taskStores.tasks;
+    this.reservations = taskStores.reservations;
     this.events = this.makeEvents();
     this.meta = this.makeMeta();
   }
