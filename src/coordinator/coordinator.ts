@@ -258,6 +258,23 @@ export class Coordinator {
     return task;
   }
 
+  /**
+   * Fails a task nobody holds, for good (e.g. no specialist could be started for it): the supervisor takes
+   * the lease itself and fails it, so the change is fenced like any other and the creator is told.
+   */
+  async abandon(task: Task, reason: string): Promise<Task> {
+    const supervisor: Actor = {
+      id: 'supervisor',
+      role: 'manager',
+      runId: task.runId,
+      parentId: null,
+      branch: null,
+    };
+    const claim = await this.claim(supervisor, { taskId: task.id });
+    if (!claim.task) throw new TmuxClaudeError('CONFLICT', `task ${task.id} could not be taken back`);
+    return this.fail(supervisor, task.id, claim.task.epoch, reason, false);
+  }
+
   /** Takes back a gone instance's leases (dead, terminated): its tasks become claimable again. */
   async releaseHolder(holderId: string, reason: string): Promise<Task[]> {
     this.touched.delete(holderId);

@@ -7,9 +7,9 @@ export type {
 } from './server.js';
 export { createScriptedModelServer, streamEvents, estimateTokens } from './server.js';
 export type { NextTurnOptions } from './scenarios.js';
-export { nextTurn, knobsOf, commitCommand } from './scenarios.js';
-export type { FileSpec, SpecialistPlan, ManagerPlan, OrgPlan } from './demo-plan.js';
-export { DEMO_PLAN } from './demo-plan.js';
+export { nextTurn, knobsOf, commitCommand, appendCommand, readResultContent } from './scenarios.js';
+export type { FileSpec, SpecialistPlan, ManagerPlan, OrgPlan, GeneratedProjectOptions } from './demo-plan.js';
+export { DEMO_PLAN, generatedProject, overlappingTasks } from './demo-plan.js';
 export {
   parseDeliveredMessages,
   formatFencedBlock,

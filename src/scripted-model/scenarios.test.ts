@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCommand } from '../core/index.js';
-import { DEMO_PLAN } from './demo-plan.js';
+import { DEMO_PLAN, generatedProject, overlappingTasks } from './demo-plan.js';
 import { formatMessages } from '../prompts/index.js';
 import {
   extractJsonBlock,
@@ -12,7 +12,7 @@ import {
   scriptedKnobs,
   stripClientMarkup,
 } from './prompt-formats.js';
-import { commitCommand, nextTurn, shellQuote } from './scenarios.js';
+import { appendCommand, commitCommand, nextTurn, readResultContent, shellQuote } from './scenarios.js';
 import type { ReplyBlock, ScriptedTurn, WireMessage, WireToolUseBlock } from './wire.js';
 
 function toolUses(turn: ScriptedTurn): WireToolUseBlock[] {
@@ -147,6 +147,18 @@ void describe('executive scenario', () => {
     });
   });
 
+  void test('passes the plan’s max_active, depends_on, priority and append flags on to the manager', () => {
+    const manager = {
+      name: 'gen',
+      max_active: 3,
+      specialists: generatedProject({ tasks: 10, seed: 2, sharedEvery: 2 }).specialists,
+    };
+    const t1 = nextTurn('executive', [
+      { role: 'user', content: 'Goal\n```plan\n' + JSON.stringify({ managers: [manager] }) + '\n```' },
+    ]);
+    assert.deepEqual(extractJsonBlock(String(toolUses(t1)[0]?.input.prompt), 'plan'), manager);
+  });
+
   void test('merges then terminates every manager that reports DONE (several in one prompt), then says ALL DONE', () => {
     let h: WireMessage[] = [{ role: 'user', content: 'Build some utilities' }];
     const t1 = nextTurn('executive', h);
@@ -238,8 +250,11 @@ void describe('manager scenario', () => {
     { role: 'user', content: 'You are a manager.\n\n```plan\n' + JSON.stringify(plan) + '\n```' },
   ];
 
-  void test('spawns one specialist per plan entry with a task block, merges each DONE, then reports to its parent', () => {
-    const t1 = nextTurn('manager', first);
+  // A supervisor without the work coordinator: spawn is offered, execute_parallel is not.
+  const direct = { tools: ['spawn', 'merge_branch', 'terminate', 'send'] };
+
+  void test('without execute_parallel it spawns one specialist per plan entry, merges each DONE, then reports', () => {
+    const t1 = nextTurn('manager', first, direct);
     const spawns = toolUses(t1);
     assert.deepEqual(
       spawns.map((s) => [s.input.role, s.input.name]),
@@ -254,31 +269,31 @@ void describe('manager scenario', () => {
 
     let h = answer(first, t1, spawnResult);
     const [a, b] = spawnedIds(h) as [string, string];
-    const t2 = nextTurn('manager', h);
+    const t2 = nextTurn('manager', h, direct);
     assert.match(textOf(t2), /^Waiting for 2 specialists/);
 
     for (const id of [a, b]) {
-      h = prompt(h, nextTurn('manager', h), done(id, 'specialist', 'DONE 0123abc'));
-      const merge = nextTurn('manager', h);
+      h = prompt(h, nextTurn('manager', h, direct), done(id, 'specialist', 'DONE 0123abc'));
+      const merge = nextTurn('manager', h, direct);
       assert.deepEqual(
         toolUses(merge).map((u) => [u.name, u.input]),
         [['merge_branch', { instance_id: id }]],
       );
       h = answer(h, merge, () => ({ text: '{"merged":true,"commit":"f00","into":"m","commits":1}' }));
-      const term = nextTurn('manager', h);
+      const term = nextTurn('manager', h, direct);
       assert.deepEqual(
         toolUses(term).map((u) => [u.name, u.input]),
         [['terminate', { id }]],
       );
       h = answer(h, term, () => ({ text: '{"terminated":true}' }));
     }
-    const report = nextTurn('manager', h);
+    const report = nextTurn('manager', h, direct);
     assert.deepEqual(
       toolUses(report).map((u) => [u.name, u.input]),
       [['send', { to: 'parent', text: 'DONE manager text-utils: merged 2 specialists' }]],
     );
     h = answer(h, report, () => ({ text: '{"messageId":"msg-x","delivered":true}' }));
-    const end = nextTurn('manager', h);
+    const end = nextTurn('manager', h, direct);
     assert.equal(end.stop_reason, 'end_turn');
     assert.match(textOf(end), /DONE manager text-utils/);
   });
@@ -287,6 +302,243 @@ void describe('manager scenario', () => {
     const t = nextTurn('manager', [{ role: 'user', content: 'hello' }]);
     assert.equal(t.stop_reason, 'end_turn');
     assert.match(textOf(t), /no ```plan block/);
+  });
+});
+
+/** A task notice as the supervisor delivers it to a task's creator. */
+function notice(
+  messageId: string,
+  subject: 'task.done' | 'task.failed',
+  body: object,
+  redelivered = false,
+): string {
+  return formatMessages([
+    {
+      messageId,
+      senderId: 'supervisor',
+      senderRole: 'supervisor',
+      subject,
+      body: JSON.stringify(body),
+      ...(redelivered ? { redelivered: true } : {}),
+    },
+  ]);
+}
+
+const ok =
+  (text = '{"ok":true}') =>
+  () => ({ text });
+
+void describe('manager scenario with the work coordinator', () => {
+  const plan = {
+    name: 'text-utils',
+    max_active: 2,
+    specialists: [
+      DEMO_PLAN.managers[0]!.specialists[0]!,
+      { ...DEMO_PLAN.managers[0]!.specialists[1]!, depends_on: ['slugify'], priority: 2 },
+    ],
+  };
+  const first: WireMessage[] = [
+    { role: 'user', content: 'You are a manager.\n\n```plan\n' + JSON.stringify(plan) + '\n```' },
+  ];
+  const started = JSON.stringify({
+    tasks: [
+      { name: 'slugify', task_id: 'task-1', state: 'ready' },
+      { name: 'capitalize', task_id: 'task-2', state: 'blocked' },
+    ],
+    max_active: 2,
+  });
+  const doneBody = (taskId: string, name: string, instance: string) => ({
+    task_id: taskId,
+    name,
+    title: `feat(${name}): add ${name}`,
+    instance,
+    branch: `b-${instance}`,
+    result: '0123abc',
+    epoch: 1,
+  });
+  /** The history right after execute_parallel was answered. */
+  function running(): WireMessage[] {
+    return answer(first, nextTurn('manager', first), ok(started));
+  }
+  function calls(turn: ScriptedTurn): [string, unknown][] {
+    return toolUses(turn).map((u) => [u.name, u.input]);
+  }
+
+  void test('runs the whole plan with one execute_parallel call: one task per specialist entry', () => {
+    const t1 = nextTurn('manager', first, {
+      tools: ['mcp__tmux-claude__spawn', 'mcp__tmux-claude__execute_parallel'],
+    });
+    const [call] = toolUses(t1);
+    assert.equal(toolUses(t1).length, 1);
+    assert.equal(call?.name, 'mcp__tmux-claude__execute_parallel');
+    const input = call?.input as { tasks: Record<string, unknown>[]; max_active?: number };
+    assert.equal(input.max_active, 2);
+    assert.equal('serialize_overlaps' in input, false);
+    assert.deepEqual(
+      input.tasks.map((t) => [t.name, t.title, t.files, t.depends_on, t.priority]),
+      [
+        [
+          'slugify',
+          'feat(slugify): add slugify',
+          ['src/slugify.js', 'test/slugify.test.js'],
+          undefined,
+          undefined,
+        ],
+        [
+          'capitalize',
+          'feat(capitalize): add capitalize',
+          ['src/capitalize.js', 'test/capitalize.test.js'],
+          ['slugify'],
+          2,
+        ],
+      ],
+    );
+    // The description is the specialist's prompt: its task block is what the specialist will write.
+    const task = extractJsonBlock(String(input.tasks[0]?.description), 'task');
+    assert.deepEqual(task, {
+      name: 'slugify',
+      files: plan.specialists[0]!.files,
+      commit: 'feat(slugify): add slugify',
+    });
+    assert.match(String(input.tasks[0]?.description), /claim_task.*complete_task/s);
+  });
+
+  void test('merges and terminates each task.done once (a redelivery is ignored), waits on a retry, then reports DONE', () => {
+    let h = running();
+    const t2 = nextTurn('manager', h);
+    assert.equal(textOf(t2), 'Waiting for 2 of 2 tasks to be done and merged: slugify, capitalize.');
+
+    h = prompt(h, t2, notice('m-1', 'task.done', doneBody('task-1', 'slugify', 'spec-1')));
+    const merge = nextTurn('manager', h);
+    assert.deepEqual(calls(merge), [['merge_branch', { instance_id: 'spec-1' }]]);
+    h = answer(h, merge, ok('{"merged":true,"commit":"f00","into":"mgr","commits":1}'));
+    const term = nextTurn('manager', h);
+    assert.deepEqual(calls(term), [['terminate', { id: 'spec-1' }]]);
+    h = answer(h, term, ok('{"terminated":true}'));
+    const wait = nextTurn('manager', h);
+    assert.equal(textOf(wait), 'Waiting for 1 of 2 tasks to be done and merged: capitalize.');
+
+    // The same message again (a restarted manager's unacked mail), and a retry of the other task: nothing to do.
+    h = prompt(
+      h,
+      wait,
+      notice('m-1', 'task.done', doneBody('task-1', 'slugify', 'spec-1'), true) +
+        '\n\n' +
+        notice('m-2', 'task.failed', {
+          task_id: 'task-2',
+          name: 'capitalize',
+          instance: 'spec-2',
+          error: 'lease expired',
+          state: 'ready',
+        }),
+    );
+    const still = nextTurn('manager', h);
+    assert.equal(still.stop_reason, 'end_turn');
+    assert.match(textOf(still), /^Waiting for 1 of 2 tasks/);
+
+    h = prompt(h, still, notice('m-3', 'task.done', doneBody('task-2', 'capitalize', 'spec-3')));
+    const merge2 = nextTurn('manager', h);
+    assert.deepEqual(calls(merge2), [['merge_branch', { instance_id: 'spec-3' }]]);
+    h = answer(h, merge2, ok());
+    const term2 = nextTurn('manager', h);
+    h = answer(h, term2, ok());
+    const report = nextTurn('manager', h);
+    assert.deepEqual(calls(report), [
+      ['send', { to: 'parent', text: 'DONE manager text-utils: merged 2 tasks' }],
+    ]);
+    h = answer(h, report, ok('{"messageId":"msg-x","delivered":true}'));
+    const end = nextTurn('manager', h);
+    assert.equal(end.stop_reason, 'end_turn');
+    assert.equal(textOf(end), 'Reported to parent: DONE manager text-utils: merged 2 tasks.');
+  });
+
+  void test('a task given up (task.failed, state failed) is reported to the parent once, and the manager stops', () => {
+    let h = running();
+    const failed = notice('m-9', 'task.failed', {
+      task_id: 'task-2',
+      name: 'capitalize',
+      title: 'feat(capitalize): add capitalize',
+      instance: 'spec-2',
+      error: 'tests fail\nsee the log',
+      state: 'failed',
+    });
+    h = prompt(h, nextTurn('manager', h), failed);
+    const report = nextTurn('manager', h);
+    assert.deepEqual(calls(report), [
+      [
+        'send',
+        { to: 'parent', text: 'FAILED manager text-utils: task capitalize failed: tests fail see the log' },
+      ],
+    ]);
+    h = answer(h, report, ok());
+    const end = nextTurn('manager', h);
+    assert.equal(
+      textOf(end),
+      'Reported to parent: FAILED manager text-utils: task capitalize failed: tests fail see the log.',
+    );
+    // Later notices do not restart the work.
+    h = prompt(h, end, notice('m-10', 'task.done', doneBody('task-1', 'slugify', 'spec-1')));
+    assert.deepEqual(calls(nextTurn('manager', h)), []);
+  });
+
+  void test('a merge conflict is reported to the parent instead of stopping on the error', () => {
+    let h = running();
+    h = prompt(
+      h,
+      nextTurn('manager', h),
+      notice('m-1', 'task.done', doneBody('task-1', 'slugify', 'spec-1')),
+    );
+    const merge = nextTurn('manager', h);
+    const conflict =
+      'Error MERGE_CONFLICT: merging spec-1 into mgr-1 conflicts in src/index.js\nWhat to do: rebase';
+    h = answer(h, merge, () => ({ text: conflict, isError: true }));
+    const report = nextTurn('manager', h);
+    assert.deepEqual(calls(report), [
+      [
+        'send',
+        {
+          to: 'parent',
+          text: 'FAILED manager text-utils: merge conflict on slugify: Error MERGE_CONFLICT: merging spec-1 into mgr-1 conflicts in src/index.js What to do: rebase',
+        },
+      ],
+    ]);
+    h = answer(h, report, ok());
+    assert.match(
+      textOf(nextTurn('manager', h)),
+      /^Reported to parent: FAILED manager text-utils: merge conflict/,
+    );
+  });
+
+  void test('a failed execute_parallel stops the turn; the next prompt makes the call again', () => {
+    const t1 = nextTurn('manager', first);
+    let h = answer(first, t1, () => ({
+      text: 'Error INVALID_ARGUMENT: bad plan\nWhat to do: fix it',
+      isError: true,
+    }));
+    const t2 = nextTurn('manager', h);
+    assert.equal(t2.stop_reason, 'end_turn');
+    assert.match(textOf(t2), /execute_parallel .*failed: Error INVALID_ARGUMENT/);
+    h = prompt(h, t2, 'try again');
+    assert.deepEqual(
+      toolUses(nextTurn('manager', h)).map((u) => u.name),
+      ['execute_parallel'],
+    );
+  });
+
+  void test('tasks that share files ask the coordinator to run them one after the other', () => {
+    const generated = generatedProject({ tasks: 8, sharedEvery: 2 });
+    const t1 = nextTurn('manager', [
+      { role: 'user', content: '```plan\n' + JSON.stringify(generated) + '\n```' },
+    ]);
+    const input = toolUses(t1)[0]?.input as {
+      tasks: { name: string; files: string[] }[];
+      serialize_overlaps?: boolean;
+    };
+    assert.equal(input.serialize_overlaps, true);
+    assert.deepEqual(
+      input.tasks.filter((t) => t.files.includes('src/index.js')).map((t) => t.name),
+      ['gen000', 'gen002', 'gen004', 'gen006'],
+    );
   });
 });
 
@@ -348,6 +600,174 @@ void describe('specialist scenario', () => {
       answer(first, t1, () => ({ text: 'ok' })),
     );
     assert.ok(!ids.includes(toolUses(t2)[0]!.id));
+  });
+});
+
+void describe('specialist scenario with a coordinator task', () => {
+  const task = {
+    name: 'a',
+    files: [
+      { path: 'src/a.js', content: 'a' },
+      { path: 'CHANGELOG.md', content: '- a\n', append: true },
+    ],
+    commit: 'feat(a): add a',
+  };
+  const assignment =
+    'Task id: task-7\nTitle: feat(a): add a\nFiles reserved for you: src/a.js, CHANGELOG.md\n' +
+    'You are the specialist "a".\n\n```task\n' +
+    JSON.stringify(task) +
+    '\n```';
+  const first: WireMessage[] = [{ role: 'user', content: assignment }];
+  const claimed = JSON.stringify({
+    task: { id: 'task-7', state: 'claimed', epoch: 3, owner: 'spec-1' },
+    epoch: 3,
+    lease_expires_at: '2030-01-01T00:00:00.000Z',
+    reservations: [],
+  });
+  const sha = '9f2c1e0d5b9f2c1e0d5b9f2c1e0d5b9f2c1e0d5b';
+  function calls(turn: ScriptedTurn): [string, unknown][] {
+    return toolUses(turn).map((u) => [u.name, u.input]);
+  }
+
+  void test('claims the task, appends to the shared file it read, commits, completes with the sha; never sends DONE', () => {
+    const t1 = nextTurn('specialist', first);
+    assert.deepEqual(calls(t1), [['claim_task', { task_id: 'task-7' }]]);
+    let h = answer(first, t1, () => ({ text: claimed }));
+    const t2 = nextTurn('specialist', h);
+    assert.deepEqual(calls(t2), [
+      ['write_file', { path: 'src/a.js', content: 'a' }],
+      ['read_file', { path: 'CHANGELOG.md' }],
+    ]);
+    h = answer(h, t2, (c) => ({ text: c.name === 'read_file' ? '# Changelog\n- b\n' : '{"bytes":1}' }));
+    const t3 = nextTurn('specialist', h);
+    assert.deepEqual(calls(t3), [
+      ['write_file', { path: 'CHANGELOG.md', content: '# Changelog\n- b\n- a\n' }],
+    ]);
+    h = answer(h, t3, ok());
+    const t4 = nextTurn('specialist', h);
+    assert.deepEqual(calls(t4), [['git_commit', { message: 'feat(a): add a' }]]);
+    h = answer(h, t4, ok(JSON.stringify({ commit: sha })));
+    const t5 = nextTurn('specialist', h);
+    assert.deepEqual(calls(t5), [['complete_task', { task_id: 'task-7', epoch: 3, result: sha }]]);
+    h = answer(h, t5, ok('{"task":{"id":"task-7","state":"done"},"unblocked":[]}'));
+    const t6 = nextTurn('specialist', h);
+    assert.equal(t6.stop_reason, 'end_turn');
+    assert.equal(textOf(t6), `Task complete: task-7 ${sha}`);
+    // A later prompt (e.g. a message) does not redo anything.
+    assert.equal(textOf(nextTurn('specialist', prompt(h, t6, 'status?'))), `Task complete: task-7 ${sha}`);
+  });
+
+  void test('appending to a file that does not exist creates it with the content', () => {
+    let h = answer(first, nextTurn('specialist', first), () => ({ text: claimed }));
+    const t2 = nextTurn('specialist', h);
+    h = answer(h, t2, (c) =>
+      c.name === 'read_file'
+        ? { text: "ENOENT: no such file or directory, stat '/wt/CHANGELOG.md'", isError: true }
+        : { text: 'ok' },
+    );
+    assert.deepEqual(calls(nextTurn('specialist', h)), [
+      ['write_file', { path: 'CHANGELOG.md', content: '- a\n' }],
+    ]);
+  });
+
+  void test('a refused claim ends the turn with CLAIM REFUSED; a later prompt claims again', () => {
+    const t1 = nextTurn('specialist', first);
+    const refusal = 'Error CONFLICT: task task-7 is not ready: blocked on task-6\nWhat to do: wait';
+    let h = answer(first, t1, () => ({ text: refusal, isError: true }));
+    const t2 = nextTurn('specialist', h);
+    assert.equal(t2.stop_reason, 'end_turn');
+    assert.equal(textOf(t2), `CLAIM REFUSED: task-7: ${refusal}`);
+    h = prompt(h, t2, 'task-6 is done now');
+    assert.deepEqual(calls(nextTurn('specialist', h)), [['claim_task', { task_id: 'task-7' }]]);
+  });
+
+  void test('a complete_task refused for a stale lease ends the turn with COMPLETE REFUSED and the epoch', () => {
+    let h = answer(first, nextTurn('specialist', first), () => ({ text: claimed }));
+    h = answer(h, nextTurn('specialist', h), ok());
+    h = answer(h, nextTurn('specialist', h), ok());
+    h = answer(h, nextTurn('specialist', h), ok(JSON.stringify({ commit: sha })));
+    const complete = nextTurn('specialist', h);
+    const stale =
+      'Error STALE_LEASE: cannot complete task task-7: your lease expired\nWhat to do: stop working on it';
+    h = answer(h, complete, () => ({ text: stale, isError: true }));
+    const end = nextTurn('specialist', h);
+    assert.equal(end.stop_reason, 'end_turn');
+    assert.equal(textOf(end), `COMPLETE REFUSED: task-7 epoch 3: ${stale}`);
+  });
+
+  void test('the fail knob gives the claimed task up with fail_task', () => {
+    const failing: WireMessage[] = [
+      {
+        role: 'user',
+        content: 'Task id: task-8\n```task\n{"files":[],"commit":"c","fail":"scripted failure"}\n```',
+      },
+    ];
+    let h = answer(failing, nextTurn('specialist', failing), () => ({ text: claimed }));
+    const t2 = nextTurn('specialist', h);
+    assert.deepEqual(calls(t2), [['fail_task', { task_id: 'task-8', epoch: 3, error: 'scripted failure' }]]);
+    h = answer(h, t2, ok('{"task":{"id":"task-8","state":"ready"}}'));
+    assert.equal(textOf(nextTurn('specialist', h)), 'TASK FAILED: task-8 epoch 3: scripted failure');
+  });
+
+  void test('under Claude Code an append file is Read, then written whole with Write', () => {
+    const worktree = '/wt/spec-1';
+    const opts = {
+      tools: ['Bash', 'Read', 'Write', 'mcp__tmux-claude__claim_task', 'mcp__tmux-claude__complete_task'],
+      context: [`Role: specialist\nWorktree: ${worktree}`],
+    };
+    const t1 = nextTurn('specialist', first, opts);
+    assert.deepEqual(calls(t1), [['mcp__tmux-claude__claim_task', { task_id: 'task-7' }]]);
+    let h = answer(first, t1, () => ({ text: claimed }));
+    const t2 = nextTurn('specialist', h, opts);
+    assert.deepEqual(calls(t2), [
+      ['Write', { file_path: `${worktree}/src/a.js`, content: 'a' }],
+      ['Read', { file_path: `${worktree}/CHANGELOG.md` }],
+    ]);
+    // Claude Code 2.1 numbers each line; the file's final newline shows as an empty last line.
+    h = answer(h, t2, (c) => ({ text: c.name === 'Read' ? '1\t# Changelog\n2\t- b\n3\t' : 'ok' }));
+    assert.deepEqual(calls(nextTurn('specialist', h, opts)), [
+      ['Write', { file_path: `${worktree}/CHANGELOG.md`, content: '# Changelog\n- b\n- a\n' }],
+    ]);
+  });
+
+  void test('without a Read tool (Codex’s shell) an append file is appended in place with Bash', () => {
+    const worktree = '/wt/spec-1';
+    const opts = { tools: ['Bash', 'Write', 'claim_task'], context: [`Worktree: ${worktree}`] };
+    const h = answer(first, nextTurn('specialist', first, opts), () => ({ text: claimed }));
+    const t2 = nextTurn('specialist', h, opts);
+    assert.deepEqual(calls(t2), [
+      ['Write', { file_path: `${worktree}/src/a.js`, content: 'a' }],
+      [
+        'Bash',
+        {
+          command: appendCommand(`${worktree}/CHANGELOG.md`, '- a\n'),
+          description: 'Append to CHANGELOG.md',
+        },
+      ],
+    ]);
+    // The next step is the commit, not a second append.
+    assert.match(
+      String(toolUses(nextTurn('specialist', answer(h, t2, ok('')), opts))[0]?.input.command),
+      /^git add -A/,
+    );
+  });
+
+  void test('Read results are turned back into the file content', () => {
+    assert.equal(readResultContent('1\tone\n2\t  two\n3\t'), 'one\n  two\n');
+    assert.equal(readResultContent('1\tone\n2\ttwo'), 'one\ntwo');
+    assert.equal(readResultContent('     1\u2192one\n     2\u2192'), 'one\n');
+    assert.equal(
+      readResultContent('1\tone\n2\t\n\n<system-reminder>\nWhenever you read a file…\n</system-reminder>\n'),
+      'one\n',
+    );
+    assert.equal(
+      readResultContent(
+        '<system-reminder>Warning: the file exists but the contents are empty.</system-reminder>',
+      ),
+      '',
+    );
+    assert.equal(readResultContent('raw text\nwithout numbers\n'), 'raw text\nwithout numbers\n');
+    assert.equal(readResultContent('1\tone\n[Truncated: PARTIAL view — lines 1-1 of 9]'), undefined);
   });
 });
 
@@ -600,6 +1020,92 @@ void describe('prompt helpers for Claude Code', () => {
       assert.match(sha, /^[0-9a-f]{40}$/);
       assert.equal((await git('log', '-1', '--format=%B')).stdout.trim(), message);
       assert.equal(shellQuote("it's"), "'it'\\''s'");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+void describe('generated project (coordinator scale tests)', () => {
+  void test('is deterministic for a seed, with one module and test per task and distinct task names', () => {
+    const plan = generatedProject({ tasks: 40, seed: 7 });
+    assert.deepEqual(generatedProject({ tasks: 40, seed: 7 }), plan);
+    assert.notDeepEqual(generatedProject({ tasks: 40, seed: 8 }), plan);
+    assert.equal(plan.specialists.length, 40);
+    assert.equal(new Set(plan.specialists.map((s) => s.name)).size, 40);
+    for (const s of plan.specialists) {
+      assert.deepEqual(
+        s.files.filter((f) => !f.append).map((f) => f.path),
+        [`src/${s.name}.js`, `test/${s.name}.test.js`],
+      );
+    }
+  });
+
+  void test('a known share of tasks append distinct lines to shared files; overlappingTasks names them', () => {
+    const plan = generatedProject({ tasks: 40, sharedEvery: 4 });
+    const appenders = (path: string) =>
+      plan.specialists.filter((s) => s.files.some((f) => f.path === path)).map((s) => s.name);
+    assert.equal(appenders('src/index.js').length, 10);
+    assert.equal(appenders('CHANGELOG.md').length, 5);
+    const overlapping = overlappingTasks(plan);
+    assert.equal(overlapping.length, 15);
+    assert.deepEqual(
+      new Set(overlapping),
+      new Set([...appenders('src/index.js'), ...appenders('CHANGELOG.md')]),
+    );
+    const appended = plan.specialists.flatMap((s) => s.files.filter((f) => f.append).map((f) => f.content));
+    assert.ok(
+      appended.every((line) => /^[^\n]+\n$/.test(line)),
+      'each append is one whole line',
+    );
+    assert.equal(new Set(appended).size, appended.length, 'no two appends are the same line');
+    assert.deepEqual(overlappingTasks(generatedProject({ tasks: 40, sharedEvery: 0 })), []);
+  });
+
+  void test('dependency chains point at earlier tasks whose modules the dependents require', () => {
+    const plan = generatedProject({ tasks: 40, seed: 3 });
+    const index = new Map(plan.specialists.map((s, i) => [s.name, i]));
+    const chained = plan.specialists.filter((s) => s.depends_on);
+    assert.ok(chained.length >= 8, `${chained.length} dependent tasks`);
+    for (const s of chained) {
+      const [dep] = s.depends_on ?? [];
+      assert.ok(index.get(dep!)! < index.get(s.name)!);
+      assert.match(s.files[0]!.content, new RegExp(`require\\('\\./${dep}\\.js'\\)`));
+    }
+  });
+
+  void test('its modules, tests and shared files work when the tasks land one after the other', async () => {
+    const plan = generatedProject({ tasks: 12, seed: 5, sharedEvery: 3 });
+    const dir = await mkdtemp(join(tmpdir(), 'tc-generated-'));
+    try {
+      // Plan order respects depends_on; appends add to what earlier tasks left, as in a specialist's worktree.
+      for (const s of plan.specialists) {
+        for (const f of s.files) {
+          await mkdir(dirname(join(dir, f.path)), { recursive: true });
+          if (f.append) await appendFile(join(dir, f.path), f.content);
+          else await writeFile(join(dir, f.path), f.content);
+        }
+      }
+      const tests = plan.specialists.map((s) => `test/${s.name}.test.js`);
+      await runCommand([process.execPath, '--test', ...tests], { cwd: dir });
+      const exported = await runCommand(
+        [process.execPath, '-e', 'console.log(Object.keys(require("./src/index.js")).join(","))'],
+        { cwd: dir },
+      );
+      assert.equal(exported.stdout.trim(), 'gen000,gen003,gen006,gen009');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  void test('the append command adds exact bytes in a real shell, creating the file and its directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tc-append-cmd-'));
+    try {
+      const file = join(dir, 'deep', "it's.md");
+      const line = '- don\'t break on "quotes", $HOME, `ticks` or %s\n';
+      await runCommand(['bash', '-c', appendCommand(file, 'first\n')]);
+      await runCommand(['bash', '-c', appendCommand(file, line)]);
+      assert.equal(await readFile(file, 'utf8'), `first\n${line}`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,8 +1,14 @@
-import { parseJsonObject } from '../core/index.js';
+import { asRecord, isRecord, parseJsonObject } from '../core/index.js';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { DEMO_PLAN, type ManagerPlan, type OrgPlan, type SpecialistPlan } from './demo-plan.js';
-import { isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import {
+  DEMO_PLAN,
+  overlappingTasks,
+  type ManagerPlan,
+  type OrgPlan,
+  type SpecialistPlan,
+} from './demo-plan.js';
+import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { expandTranscripts } from './compaction.js';
 import { chatterConfig, chatterTurn } from './chatter.js';
 import {
@@ -41,24 +47,35 @@ export interface NextTurnOptions {
   context?: readonly string[];
 }
 
-const FileSchema = z.object({ path: z.string().min(1), content: z.string() });
+const FileSchema = z.object({
+  path: z.string().min(1),
+  content: z.string(),
+  append: z.boolean().optional(),
+});
 const SpecialistSchema = z.object({
   name: z.string().min(1),
   files: z.array(FileSchema),
   commit: z.string().min(1),
+  depends_on: z.array(z.string().min(1)).optional(),
+  priority: z.number().int().optional(),
 });
 const ManagerPlanSchema = z.object({
   name: z.string().min(1).optional(),
   specialists: z.array(SpecialistSchema),
+  max_active: z.number().int().min(1).optional(),
 });
 const OrgPlanSchema = z.object({
-  managers: z.array(z.object({ name: z.string().min(1), specialists: z.array(SpecialistSchema) })),
+  managers: z.array(ManagerPlanSchema.extend({ name: z.string().min(1) })),
 });
 const TaskSchema = z.object({
   name: z.string().optional(),
   files: z.array(FileSchema),
   commit: z.string().min(1),
+  /** Test knob: a specialist on a coordinator task claims it, then gives it up with this error. */
+  fail: z.string().min(1).optional(),
 });
+type Task = z.infer<typeof TaskSchema>;
+type TaskFile = Task['files'][number];
 
 interface ToolCall {
   id: string;
@@ -264,17 +281,35 @@ function delegate(
 function managerPrompt(m: ManagerPlan): string {
   const n = m.specialists.length;
   return (
-    `You are the manager "${m.name}". Spawn one specialist (role specialist) per entry of the plan below. ` +
-    `When a specialist reports DONE, merge its branch with merge_branch and terminate it. When all ${n} are ` +
-    `merged, send "DONE manager ${m.name}: merged ${n} specialists" to your parent.\n\n` +
-    formatFencedBlock('plan', JSON.stringify({ name: m.name, specialists: m.specialists }))
+    `You are the manager "${m.name}". Run one task per entry of the plan below with execute_parallel (one ` +
+    `specialist each). On each task.done message, merge the specialist's branch with merge_branch and ` +
+    `terminate it. When all ${n} are merged, send "DONE manager ${m.name}: merged ${plural(n, 'task')}" to ` +
+    `your parent; report a failed task or a merge conflict to your parent with "FAILED manager ${m.name}: …".\n\n` +
+    formatFencedBlock(
+      'plan',
+      JSON.stringify({
+        name: m.name,
+        specialists: m.specialists,
+        ...(m.max_active === undefined ? {} : { max_active: m.max_active }),
+      }),
+    )
   );
 }
 
-function specialistPrompt(s: SpecialistPlan): string {
+/**
+ * The prompt of one specialist: a spawn prompt (it reports `DONE <sha>` to its parent), or the description of
+ * a coordinator task (the supervisor puts `Task id:` and the reserved files in front; the specialist claims
+ * and completes the task instead of reporting).
+ */
+function specialistPrompt(s: SpecialistPlan, via: 'spawn' | 'coordinator'): string {
+  const steps =
+    via === 'spawn'
+      ? 'Write the files of the task below, commit them with the given message, then send "DONE <commit sha>" ' +
+        'to your parent.'
+      : 'Claim your task with claim_task, write the files of the task below (an "append" file gets the content ' +
+        'added to its end), commit them with the given message, then complete_task with the commit sha.';
   return (
-    `You are the specialist "${s.name}". Write the files of the task below, commit them with the given ` +
-    `message, then send "DONE <commit sha>" to your parent.\n\n` +
+    `You are the specialist "${s.name}". ${steps}\n\n` +
     formatFencedBlock('task', JSON.stringify({ name: s.name, files: s.files, commit: s.commit }))
   );
 }
@@ -314,7 +349,9 @@ function executive(h: History, tools: ToolUses): ScriptedTurn {
   });
 }
 
-function manager(h: History, tools: ToolUses): ScriptedTurn {
+type ParsedManagerPlan = z.infer<typeof ManagerPlanSchema>;
+
+function manager(h: History, tools: ToolUses, env: Env): ScriptedTurn {
   const block = firstJsonBlock(h.userTexts, 'plan');
   if (!block) {
     return endTurn(
@@ -330,32 +367,221 @@ function manager(h: History, tools: ToolUses): ScriptedTurn {
   }
   const plan = parsed.data;
   const name = plan.name ?? 'manager';
+  if (plan.specialists.length === 0) return endTurn('The plan has no specialists; nothing to do.');
+  // A supervisor without the work coordinator offers spawn but not execute_parallel: spawn directly.
+  if (spawnsDirectly(env)) return spawningManager(h, tools, plan, name);
+  return coordinatingManager(h, tools, plan, name);
+}
+
+/** The manager without the work coordinator: spawns one specialist per plan entry and merges each DONE. */
+function spawningManager(h: History, tools: ToolUses, plan: ParsedManagerPlan, name: string): ScriptedTurn {
   return delegate(h, tools, {
     childRole: 'specialist',
     spawnAll: () => {
-      if (plan.specialists.length === 0) return endTurn('The plan has no specialists; nothing to do.');
       for (const s of plan.specialists) {
-        tools.add('spawn', { role: 'specialist', name: s.name, prompt: specialistPrompt(s) });
+        tools.add('spawn', { role: 'specialist', name: s.name, prompt: specialistPrompt(s, 'spawn') });
       }
       return tools.turn(
         `Manager ${name}: spawning ${plural(plan.specialists.length, 'specialist')} (${plan.specialists.map((s) => s.name).join(', ')}).`,
       );
     },
-    finish: (children) => {
-      const report = `DONE manager ${name}: merged ${plural(children.length, 'specialist')}`;
-      const reported = h.calls.some(
-        (c) =>
-          c.name === 'send' &&
-          typeof c.input.text === 'string' &&
-          c.input.text.startsWith('DONE manager') &&
-          c.result !== undefined &&
-          !c.result.isError,
-      );
-      if (reported) return endTurn(`Reported to parent: ${report}.`);
-      tools.add('send', { to: 'parent', text: report });
-      return tools.turn('All specialists merged; reporting to my parent.');
-    },
+    finish: (children) =>
+      reportToParent(h, tools, `DONE manager ${name}: merged ${plural(children.length, 'specialist')}`),
   });
+}
+
+/**
+ * Sends `report` to the parent with `send` (the executive reads it as a delivered message) unless a report
+ * with the same first word (DONE / FAILED) went out already; then the turn ends quoting it.
+ */
+function reportToParent(h: History, tools: ToolUses, report: string): ScriptedTurn {
+  const kind = `${report.split(' ')[0] ?? ''} manager`;
+  const sends = h.calls.filter(
+    (c) => c.name === 'send' && typeof c.input.text === 'string' && c.input.text.startsWith(kind),
+  );
+  const sent = standing(h, sends);
+  if (sent && succeeded(sent)) return endTurn(`Reported to parent: ${String(sent.input.text)}.`);
+  if (sent)
+    return endTurn(
+      `Stopping (manager): the report to my parent failed: ${truncate(sent.result?.text ?? '', 300)}`,
+    );
+  tools.add('send', { to: 'parent', text: report });
+  return tools.turn(
+    kind.startsWith('DONE')
+      ? 'All tasks merged; reporting to my parent.'
+      : 'Reporting the failure to my parent.',
+  );
+}
+
+/** The execute_parallel input for a manager plan: one task per specialist entry. */
+function executeParallelInput(plan: ParsedManagerPlan): Record<string, unknown> {
+  return {
+    tasks: plan.specialists.map((s) => ({
+      name: s.name,
+      // A title is one line of at most 200 characters.
+      title: truncate((s.commit.split('\n')[0] ?? '').trim() || s.name, 200),
+      description: specialistPrompt(s, 'coordinator'),
+      files: [...new Set(s.files.map((f) => f.path))],
+      ...(s.depends_on?.length ? { depends_on: s.depends_on } : {}),
+      ...(s.priority === undefined ? {} : { priority: s.priority }),
+    })),
+    ...(plan.max_active === undefined ? {} : { max_active: plan.max_active }),
+    // The coordinator refuses tasks that share files and could run at once unless asked to chain them.
+    ...(overlappingTasks(plan).length > 0 ? { serialize_overlaps: true } : {}),
+  };
+}
+
+/** Task name by task id from an execute_parallel result, or what is wrong with the result. */
+function taskIdsOf(resultText: string, plan: ParsedManagerPlan): Map<string, string> | string {
+  const tasks = parseJsonObject(resultText)?.tasks;
+  const ids = new Map<string, string>();
+  for (const t of Array.isArray(tasks) ? (tasks as unknown[]) : []) {
+    if (isRecord(t) && typeof t.task_id === 'string' && typeof t.name === 'string')
+      ids.set(t.task_id, t.name);
+  }
+  const named = new Set(ids.values());
+  const missing = plan.specialists.filter((s) => !named.has(s.name)).map((s) => s.name);
+  if (missing.length === 0) return ids;
+  return `execute_parallel returned no task id for ${missing.join(', ')}: ${truncate(resultText, 300)}`;
+}
+
+/** What the supervisor tells a task's creator: a message with subject `task.done` or `task.failed`. */
+interface TaskNotice {
+  kind: 'task.done' | 'task.failed';
+  taskId: string;
+  /** The specialist that held the task ('' when none did). */
+  instance: string;
+  error: string;
+  /** task.failed: `ready` (it will be retried) or `failed` (given up). */
+  state: string;
+  /** Index of the message that carried it. */
+  at: number;
+}
+
+/**
+ * The task notices about the given tasks, in delivery order; a message delivered again (same message id)
+ * counts once. The body is JSON: {task_id, instance, …, error, state}; other bodies are ignored.
+ */
+function taskNotices(h: History, taskIds: ReadonlyMap<string, string>): TaskNotice[] {
+  const seen = new Set<string>();
+  const notices: TaskNotice[] = [];
+  for (const t of h.userTexts) {
+    for (const m of parseDeliveredMessages(t.text)) {
+      if (m.subject !== 'task.done' && m.subject !== 'task.failed') continue;
+      if (m.messageId && seen.has(m.messageId)) continue;
+      seen.add(m.messageId);
+      const body = parseJsonObject(m.body);
+      const field = (key: string): string => (typeof body?.[key] === 'string' ? body[key] : '');
+      if (!taskIds.has(field('task_id'))) continue;
+      notices.push({
+        kind: m.subject,
+        taskId: field('task_id'),
+        instance: field('instance'),
+        error: field('error'),
+        state: field('state'),
+        at: t.at,
+      });
+    }
+  }
+  return notices;
+}
+
+function isMergeConflict(c: ToolCall): boolean {
+  return c.result?.isError === true && /\bMERGE_CONFLICT\b/.test(c.result.text);
+}
+
+/** An error text on one line, for a report that is typed into a terminal. */
+function oneLine(s: string): string {
+  return truncate(s.replace(/\s*\n\s*/g, ' ').trim(), 300);
+}
+
+/**
+ * The manager with the work coordinator: one execute_parallel call for the whole plan, then for each task's
+ * first task.done notice merge_branch and terminate its specialist; DONE to the parent once every task is
+ * merged. A task given up (task.failed with state failed) or a merge conflict is reported to the parent as
+ * FAILED, and the manager stops there; a task.failed with state ready is being retried, so it waits.
+ */
+function coordinatingManager(
+  h: History,
+  tools: ToolUses,
+  plan: ParsedManagerPlan,
+  name: string,
+): ScriptedTurn {
+  const run = standing(
+    h,
+    h.calls.filter((c) => c.name === 'execute_parallel'),
+  );
+  if (!run) {
+    tools.add('execute_parallel', executeParallelInput(plan));
+    return tools.turn(
+      `Manager ${name}: running ${plural(plan.specialists.length, 'task')} in parallel (${plan.specialists.map((s) => s.name).join(', ')}).`,
+    );
+  }
+  if (!succeeded(run)) {
+    return endTurn(`Stopping (manager): execute_parallel failed: ${truncate(run.result?.text ?? '', 500)}`);
+  }
+  const taskIds = taskIdsOf(run.result?.text ?? '', plan);
+  if (typeof taskIds === 'string') return endTurn(`Stopping (manager): ${taskIds}`);
+
+  const done = new Map<string, TaskNotice>();
+  const failures: { at: number; report: string }[] = [];
+  for (const n of taskNotices(h, taskIds)) {
+    const task = taskIds.get(n.taskId) ?? n.taskId;
+    if (n.kind === 'task.done' && n.instance !== '' && !done.has(n.taskId)) done.set(n.taskId, n);
+    if (n.kind === 'task.failed' && n.state === 'failed' && !done.has(n.taskId)) {
+      failures.push({ at: n.at, report: `task ${task} failed: ${oneLine(n.error)}` });
+    }
+  }
+  const taskOf = new Map([...done.values()].map((n) => [n.instance, taskIds.get(n.taskId) ?? n.taskId]));
+  for (const c of h.calls) {
+    const task = taskOf.get(String(c.input.instance_id));
+    if (c.name === 'merge_branch' && task !== undefined && isMergeConflict(c)) {
+      failures.push({ at: c.at, report: `merge conflict on ${task}: ${oneLine(c.result?.text ?? '')}` });
+    }
+  }
+  // The earliest failure stops the manager; it stays the earliest as the history grows.
+  const failure = failures.sort((a, b) => a.at - b.at)[0];
+  if (failure) return reportToParent(h, tools, `FAILED manager ${name}: ${failure.report}`);
+
+  const merging: string[] = [];
+  const terminating: string[] = [];
+  const merged = new Set<string>();
+  for (const [taskId, n] of done) {
+    const task = taskIds.get(taskId) ?? taskId;
+    const merge = standing(
+      h,
+      h.calls.filter((c) => c.name === 'merge_branch' && c.input.instance_id === n.instance),
+    );
+    if (!merge) {
+      tools.add('merge_branch', { instance_id: n.instance });
+      merging.push(task);
+      continue;
+    }
+    // A merge that failed otherwise was reported then; the next prompt tries it again.
+    if (!succeeded(merge)) continue;
+    merged.add(taskId);
+    const terminated = h.calls.some(
+      (c) => c.name === 'terminate' && c.input.id === n.instance && c.at > merge.at,
+    );
+    if (!terminated) {
+      tools.add('terminate', { id: n.instance });
+      terminating.push(`${task} (${n.instance})`);
+    }
+  }
+  if (tools.count > 0) {
+    const parts = [
+      merging.length ? `Merging ${merging.join(', ')}.` : '',
+      terminating.length ? `Terminating ${terminating.join(', ')}.` : '',
+    ];
+    return tools.turn(parts.filter(Boolean).join(' '));
+  }
+  const total = plan.specialists.length;
+  if (merged.size === total)
+    return reportToParent(h, tools, `DONE manager ${name}: merged ${plural(total, 'task')}`);
+  const waiting = [...taskIds].filter(([id]) => !merged.has(id)).map(([, task]) => task);
+  return endTurn(
+    `Waiting for ${waiting.length} of ${plural(total, 'task')} to be done and merged: ${waiting.join(', ')}.`,
+  );
 }
 
 function commitSha(resultText: string): string | undefined {
@@ -413,6 +639,11 @@ function offers(env: Env, name: string): boolean {
   return env.offered?.some((t) => t === name || t.endsWith(`__${name}`)) ?? false;
 }
 
+/** A supervisor without the work coordinator offers spawn but not execute_parallel: managers spawn directly. */
+function spawnsDirectly(env: Env): boolean {
+  return offers(env, 'spawn') && !offers(env, 'execute_parallel');
+}
+
 /**
  * Under Claude Code: the light runtime's write_file/git_commit are absent, Claude's own Write and Bash are
  * offered. Claude's Write takes absolute paths, so the files go under the worktree (or working directory).
@@ -425,10 +656,122 @@ function succeeded(c: ToolCall): boolean {
   return c.result !== undefined && !c.result.isError;
 }
 
-/** The Write/Read calls still needed for the task's files under Claude Code, or a turn that stops. */
+/**
+ * The call that stands for a step made with `calls` (the attempts, oldest first): the latest, or undefined
+ * when the step is still to be made: no attempt yet, or the latest failed and a user text came after it
+ * (a new prompt asks to try again; without one the failure stands and the turn ends on it).
+ */
+function standing(h: History, calls: readonly ToolCall[]): ToolCall | undefined {
+  const last = calls.at(-1);
+  if (!last || succeeded(last)) return last;
+  return h.userTexts.some((t) => t.at > last.at) ? undefined : last;
+}
+
+/** A read of a missing file: an append starts from empty content (and creates the file). */
+function notFound(errorText: string): boolean {
+  return /ENOENT|no such file|does not exist|not found/i.test(errorText);
+}
+
+/**
+ * The latest read of a file made after `after` whose result an append can start from: one that succeeded,
+ * or one that found no file. Undefined when the file is still to be read.
+ */
+function usableRead(
+  since: readonly ToolCall[],
+  tool: 'read_file' | 'Read',
+  key: 'path' | 'file_path',
+  target: string,
+  after = -1,
+): ToolCall | undefined {
+  const read = since.filter((c) => c.name === tool && c.input[key] === target && c.at > after).at(-1);
+  return read && (succeeded(read) || notFound(read.result?.text ?? '')) ? read : undefined;
+}
+
+const REMINDER = /<system-reminder>[\s\S]*?<\/system-reminder>/g;
+const NUMBERED_LINE = /^\s*(\d+)[\t:\u2192](.*)$/;
+
+/**
+ * The file content a Read result shows, or undefined when it shows only part of the file. Claude Code 2.1
+ * writes each line as `<n>\t<line>` numbered from 1 (older versions pad the number and use `→`, a flag makes
+ * it `:`); a file ending with a newline gets a last, empty, numbered line; notes come in `<system-reminder>`
+ * blocks (an empty file is only such a note). A result without line numbers (Gemini's read_file) is the
+ * content itself. Carriage returns Claude Code drops at line ends are not restored.
+ */
+export function readResultContent(text: string): string | undefined {
+  if (text.includes('[Truncated: PARTIAL view')) return undefined;
+  const lines = text
+    .replace(REMINDER, '')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  if (lines.length === 0) return text.includes('<system-reminder>') ? '' : text;
+  const numbered = lines.map((l) => NUMBERED_LINE.exec(l));
+  if (!numbered.every((m, i) => m !== null && Number(m[1]) === i + 1)) return text;
+  return numbered.map((m) => m?.[2] ?? '').join('\n');
+}
+
+/** The Bash command that appends `content` to `file` (creating it): exact bytes, no here-doc delimiter. */
+export function appendCommand(file: string, content: string): string {
+  return `mkdir -p ${shellQuote(dirname(file))} && printf '%s' ${shellQuote(content)} >> ${shellQuote(file)}`;
+}
+
+/** A Bash command made by {@link commitCommand} (an append's content may mention git commit too). */
+function isCommitCommand(command: unknown): boolean {
+  return (
+    typeof command === 'string' && /^(?:cd '(?:[^']|'\\'')*' && )?git add -A && git commit /.test(command)
+  );
+}
+
+/** The turn that makes the reads and writes collected, or undefined when there are none. */
+function filesTurn(
+  tools: ToolUses,
+  reading: readonly string[],
+  writing: readonly string[],
+): ScriptedTurn | undefined {
+  if (tools.count === 0) return undefined;
+  const parts = [
+    reading.length ? `Reading ${plural(reading.length, 'existing file')} first: ${reading.join(', ')}.` : '',
+    writing.length ? `Writing ${plural(writing.length, 'file')}: ${writing.join(', ')}.` : '',
+  ];
+  return tools.turn(parts.filter(Boolean).join(' '));
+}
+
+/**
+ * The write_file/read_file calls still needed for the task's files in the light runtime: an append file is
+ * read first (read_file returns the raw content) and written with the content added.
+ */
+function liteWrites(
+  since: readonly ToolCall[],
+  files: readonly TaskFile[],
+  tools: ToolUses,
+): ScriptedTurn | undefined {
+  const writing: string[] = [];
+  const reading: string[] = [];
+  for (const f of files) {
+    if (since.some((c) => c.name === 'write_file' && c.input.path === f.path && succeeded(c))) continue;
+    let content = f.content;
+    if (f.append) {
+      const read = usableRead(since, 'read_file', 'path', f.path);
+      if (!read) {
+        tools.add('read_file', { path: f.path });
+        reading.push(f.path);
+        continue;
+      }
+      content = (succeeded(read) ? (read.result?.text ?? '') : '') + f.content;
+    }
+    tools.add('write_file', { path: f.path, content });
+    writing.push(f.path);
+  }
+  return filesTurn(tools, reading, writing);
+}
+
+/**
+ * The Write/Read (or Bash) calls still needed for the task's files under Claude Code, or a turn that stops.
+ * An append file is Read first and written with the content added; without a Read tool (Codex's shell) it is
+ * appended in place with {@link appendCommand}.
+ */
 function claudeWrites(
   since: readonly ToolCall[],
-  files: readonly { path: string; content: string }[],
+  files: readonly TaskFile[],
   env: Env,
   tools: ToolUses,
 ): ScriptedTurn | undefined {
@@ -450,6 +793,13 @@ function claudeWrites(
   const reading: string[] = [];
   for (const t of targets) {
     const abs = t.abs as string;
+    if (t.append && !offers(env, 'Read')) {
+      const command = appendCommand(abs, t.content);
+      if (since.some((c) => c.name === 'Bash' && c.input.command === command && succeeded(c))) continue;
+      tools.add('Bash', { command, description: `Append to ${t.path}` });
+      writing.push(t.path);
+      continue;
+    }
     const writes = since.filter((c) => c.name === 'Write' && c.input.file_path === abs);
     if (writes.some(succeeded)) continue;
     const refused = writes.filter((c) => c.result?.isError === true && needsReadFirst(c.result.text));
@@ -460,62 +810,127 @@ function claudeWrites(
           truncate(lastRefused?.result?.text ?? '', 300),
       );
     }
-    const readSince = since.some(
-      (c) => c.name === 'Read' && c.input.file_path === abs && c.at > (lastRefused?.at ?? -1),
-    );
-    if (lastRefused && !readSince) {
+    const read = usableRead(since, 'Read', 'file_path', abs, lastRefused?.at);
+    if ((t.append || lastRefused) && !read) {
       tools.add('Read', { file_path: abs });
       reading.push(t.path);
-    } else {
-      tools.add('Write', { file_path: abs, content: t.content });
-      writing.push(t.path);
+      continue;
     }
+    let content = t.content;
+    if (t.append) {
+      const old = read && succeeded(read) ? readResultContent(read.result?.text ?? '') : '';
+      if (old === undefined) {
+        return endTurn(
+          `Stopping (specialist): Read ${abs} shows only part of the file; cannot append to it.`,
+        );
+      }
+      content = old + t.content;
+    }
+    tools.add('Write', { file_path: abs, content });
+    writing.push(t.path);
   }
-  if (tools.count === 0) return undefined;
-  const parts = [
-    reading.length ? `Reading ${plural(reading.length, 'existing file')} first: ${reading.join(', ')}.` : '',
-    writing.length ? `Writing ${plural(writing.length, 'file')}: ${writing.join(', ')}.` : '',
-  ];
-  return tools.turn(parts.filter(Boolean).join(' '));
+  return filesTurn(tools, reading, writing);
 }
 
-function specialist(h: History, tools: ToolUses, env: Env): ScriptedTurn {
-  const block = lastJsonBlock(h.userTexts, 'task');
-  if (!block) {
-    return endTurn(
-      'Scripted model (specialist): no ```task block with {"files":[…],"commit":"…"} in the conversation.',
-    );
-  }
-  const parsed = TaskSchema.safeParse(block.value);
-  if (!parsed.success) {
-    return endTurn(
-      `Scripted model (specialist): the task block is not {"files":[{"path","content"}],"commit"}: ` +
-        truncate(parsed.error.message, 500),
-    );
-  }
-  const task = parsed.data;
-  const claude = usesClaudeTools(env);
-  // Only calls made since the latest task count, so a specialist handed a new task does it afresh.
-  const since = h.calls.filter((c) => c.at > block.at);
-  const commit = since
-    .filter((c) =>
-      claude
-        ? c.name === 'Bash' && typeof c.input.command === 'string' && c.input.command.includes('git commit')
-        : c.name === 'git_commit',
-    )
-    .at(-1);
-  const report = since.filter((c) => c.name === 'send').at(-1);
+/** The `Task id: <id>` line the supervisor puts at the top of a coordinator task's first prompt. */
+const TASK_ID_LINE = /^[ \t]*Task id:[ \t]*(\S+)[ \t]*$/m;
 
-  if (!commit && claude) {
-    const writes = claudeWrites(since, task.files, env, tools);
-    if (writes) return writes;
-  } else if (!commit && !since.some((c) => c.name === 'write_file') && task.files.length > 0) {
-    for (const f of task.files) tools.add('write_file', { path: f.path, content: f.content });
-    return tools.turn(
-      `Writing ${plural(task.files.length, 'file')}: ${task.files.map((f) => f.path).join(', ')}.`,
-    );
+/** The latest user text that hands the specialist a coordinator task. */
+function assignedTask(texts: readonly UserText[]): { at: number; taskId: string } | undefined {
+  for (const t of [...texts].reverse()) {
+    const taskId = TASK_ID_LINE.exec(t.text)?.[1];
+    if (taskId) return { at: t.at, taskId };
   }
+  return undefined;
+}
+
+/** A claimed coordinator task: its id and the fencing epoch complete_task and fail_task need. */
+interface Lease {
+  taskId: string;
+  epoch: number;
+}
+
+/** claim_task for the assigned task, unless claimed since it was assigned; a refusal ends the turn. */
+function claimStep(
+  h: History,
+  tools: ToolUses,
+  assigned: { at: number; taskId: string },
+): ScriptedTurn | Lease {
+  const { taskId } = assigned;
+  const claim = standing(
+    h,
+    h.calls.filter((c) => c.name === 'claim_task' && c.at > assigned.at),
+  );
+  if (!claim) {
+    tools.add('claim_task', { task_id: taskId });
+    return tools.turn(`Claiming task ${taskId}.`);
+  }
+  const text = claim.result?.text ?? '';
+  const result = succeeded(claim) ? parseJsonObject(text) : undefined;
+  // The epoch is top-level; the task view carries it too. `{"task": null, "reason"}` is a refusal.
+  const epoch = result?.epoch ?? asRecord(result?.task)?.epoch;
+  if (typeof epoch !== 'number') return endTurn(`CLAIM REFUSED: ${taskId}: ${truncate(text, 500)}`);
+  return { taskId, epoch };
+}
+
+/** The end of a coordinator task: complete_task with the commit sha, then a text that says how it went. */
+function completeStep(
+  h: History,
+  since: readonly ToolCall[],
+  tools: ToolUses,
+  lease: Lease,
+  sha: string,
+): ScriptedTurn {
+  const { taskId, epoch } = lease;
+  const call = standing(
+    h,
+    since.filter((c) => c.name === 'complete_task'),
+  );
+  if (!call) {
+    tools.add('complete_task', { task_id: taskId, epoch, result: sha });
+    return tools.turn(`Committed ${sha}; completing task ${taskId}.`);
+  }
+  if (succeeded(call)) return endTurn(`Task complete: ${taskId} ${sha}`);
+  return endTurn(`COMPLETE REFUSED: ${taskId} epoch ${epoch}: ${truncate(call.result?.text ?? '', 500)}`);
+}
+
+/** The `fail` knob: give the claimed task up with fail_task instead of doing it. */
+function failStep(
+  h: History,
+  since: readonly ToolCall[],
+  tools: ToolUses,
+  lease: Lease,
+  error: string,
+): ScriptedTurn {
+  const { taskId, epoch } = lease;
+  const call = standing(
+    h,
+    since.filter((c) => c.name === 'fail_task'),
+  );
+  if (!call) {
+    tools.add('fail_task', { task_id: taskId, epoch, error });
+    return tools.turn(`Giving up task ${taskId} (scripted fail knob).`);
+  }
+  if (succeeded(call)) return endTurn(`TASK FAILED: ${taskId} epoch ${epoch}: ${error}`);
+  return endTurn(`FAIL REFUSED: ${taskId} epoch ${epoch}: ${truncate(call.result?.text ?? '', 500)}`);
+}
+
+/** Writes the task's files and commits them; the commit sha once committed, else the turn to take. */
+function commitStep(
+  since: readonly ToolCall[],
+  task: Task,
+  env: Env,
+  tools: ToolUses,
+): ScriptedTurn | string {
+  const claude = usesClaudeTools(env);
+  const commit = since
+    .filter((c) => (claude ? c.name === 'Bash' && isCommitCommand(c.input.command) : c.name === 'git_commit'))
+    .at(-1);
   if (!commit) {
+    const writes = claude
+      ? claudeWrites(since, task.files, env, tools)
+      : liteWrites(since, task.files, tools);
+    if (writes) return writes;
     if (claude) {
       // Bash runs in Claude Code's working directory; a worktree elsewhere is entered first.
       const cd =
@@ -538,11 +953,64 @@ function specialist(h: History, tools: ToolUses, env: Env): ScriptedTurn {
         truncate(commit.result?.text ?? '', 300),
     );
   }
-  if (!report) {
+  return sha;
+}
+
+/**
+ * The specialist: writes the files of the latest ```task block and commits them. Handed a coordinator task
+ * (a `Task id:` line), it claims the task first and completes it with the commit sha; otherwise it sends
+ * `DONE <sha>` to its parent.
+ */
+function specialist(h: History, tools: ToolUses, env: Env): ScriptedTurn {
+  const block = lastJsonBlock(h.userTexts, 'task');
+  if (!block) {
+    return endTurn(
+      'Scripted model (specialist): no ```task block with {"files":[…],"commit":"…"} in the conversation.',
+    );
+  }
+  const parsed = TaskSchema.safeParse(block.value);
+  if (!parsed.success) {
+    return endTurn(
+      `Scripted model (specialist): the task block is not {"files":[{"path","content"}],"commit"}: ` +
+        truncate(parsed.error.message, 500),
+    );
+  }
+  const task = parsed.data;
+  const assigned = assignedTask(h.userTexts);
+  // Only calls made since the latest task count, so a specialist handed a new task does it afresh.
+  const since = h.calls.filter((c) => c.at > Math.max(block.at, assigned?.at ?? -1));
+  let lease: Lease | undefined;
+  if (assigned) {
+    const claimed = claimStep(h, tools, assigned);
+    if ('stop_reason' in claimed) return claimed;
+    lease = claimed;
+    if (task.fail) return failStep(h, since, tools, lease, task.fail);
+  }
+  const sha = commitStep(since, task, env, tools);
+  if (typeof sha !== 'string') return sha;
+  if (lease) return completeStep(h, since, tools, lease, sha);
+  if (!since.some((c) => c.name === 'send')) {
     tools.add('send', { to: 'parent', text: `DONE ${sha}` });
     return tools.turn(`Committed ${sha}; reporting to my parent.`);
   }
   return endTurn(`Task complete: DONE ${sha}`);
+}
+
+/**
+ * Failed calls a role's scenario answers itself instead of stopping with the error: a Write that needs a Read
+ * first, the read of a missing file an append starts from, refused task calls (claim, complete, fail), and
+ * a coordinating manager's merge conflict.
+ */
+function handledByScenario(role: string, c: ToolCall, env: Env): boolean {
+  const text = c.result?.text ?? '';
+  if (role === 'specialist') {
+    return (
+      (c.name === 'Write' && needsReadFirst(text)) ||
+      ((c.name === 'Read' || c.name === 'read_file') && notFound(text)) ||
+      ['claim_task', 'complete_task', 'fail_task'].includes(c.name)
+    );
+  }
+  return role === 'manager' && !spawnsDirectly(env) && c.name === 'merge_branch' && isMergeConflict(c);
 }
 
 const EDIT_TOOLS = ['Edit', 'Write', 'write_file'] as const;
@@ -623,16 +1091,13 @@ export function nextTurn(
   const tools = new ToolUses(messages, opts.tools);
   const attempt = tryEdit(h, tools, env);
   if (attempt) return attempt;
-  // A Write refused because the file was not read first is handled by the specialist (Read, then Write).
-  const errors = h.lastErrors.filter(
-    (c) => !(role === 'specialist' && c.name === 'Write' && needsReadFirst(c.result?.text ?? '')),
-  );
+  const errors = h.lastErrors.filter((c) => !handledByScenario(role, c, env));
   if (errors.length > 0) return reportErrors(role, errors);
   switch (role) {
     case 'executive':
       return executive(h, tools);
     case 'manager':
-      return manager(h, tools);
+      return manager(h, tools, env);
     case 'specialist':
       return specialist(h, tools, env);
   }

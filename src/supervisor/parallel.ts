@@ -179,11 +179,13 @@ export class ParallelScheduler {
         const message = err instanceof Error ? err.message : String(err);
         log.warn({ err, task: task.id, failures }, 'could not start a specialist for a task');
         await coordinator.assign(task.id, null).catch(() => undefined);
-        const note =
-          failures >= MAX_SPAWN_FAILURES
-            ? `${message} (gave up after ${failures} attempts; restart it with execute_parallel)`
-            : message;
-        await this.deps.reportStartFailure(managerId, task, note).catch(() => undefined);
+        if (failures >= MAX_SPAWN_FAILURES) {
+          // Failed for good: the creator hears it from the coordinator (task.failed, state failed).
+          const why = `no specialist could be started (${failures} attempts): ${message}`;
+          await coordinator.abandon(task, why).catch((e: unknown) => log.warn({ err: e }, 'abandon failed'));
+        } else {
+          await this.deps.reportStartFailure(managerId, task, message).catch(() => undefined);
+        }
       })
       .finally(() => {
         this.starting.delete(task.id);
