@@ -43,7 +43,7 @@ describe('Claude Code end to end (real binary, scripted model)', () => {
     await model.close();
   });
 
-  it('an Executive spawns a Manager, which spawns a Specialist that edits, commits and reports; the work lands on main', async () => {
+  it('an Executive spawns a Manager, whose execute_parallel runs a Specialist that claims, edits, commits and completes its task; the work lands on main', async () => {
     const plan = {
       managers: [
         {
@@ -84,10 +84,16 @@ describe('Claude Code end to end (real binary, scripted model)', () => {
     ]);
     const mgr = done.instances.find((i) => i.role === 'manager')!;
     const exec = done.instances.find((i) => i.role === 'executive')!;
+    // The coordinator tells the manager that the specialist completed its task.
     assert.ok(
       messages.some(
-        (m) => m.from === spec.id && m.to === mgr.id && /^DONE/.test(m.body) && m.state === 'delivered',
+        (m) =>
+          m.from === 'supervisor' &&
+          m.to === mgr.id &&
+          m.body.includes(`"instance":"${spec.id}"`) &&
+          m.state === 'delivered',
       ),
+      'task.done reached the manager',
     );
     assert.ok(
       messages.some(
