@@ -15,10 +15,11 @@ const ALLOWED: Record<string, readonly string[]> = {
   prompts: ['core'],
   bus: ['core', 'store'],
   coordinator: ['core', 'store'],
+  knowledge: ['core', 'store'],
   mcp: ['core'],
   agents: ['core'],
   'scripted-model': ['core', 'prompts'],
-  supervisor: ['core', 'store', 'bus', 'coordinator', 'tmux', 'git', 'agents', 'mcp', 'prompts'],
+  supervisor: ['core', 'store', 'bus', 'coordinator', 'knowledge', 'tmux', 'git', 'agents', 'mcp', 'prompts'],
   demo: ['core', 'git', 'mcp', 'scripted-model', 'supervisor'],
   cli: ['core', 'store', 'mcp', 'supervisor', 'demo'],
   bench: [

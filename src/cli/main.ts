@@ -57,6 +57,39 @@ function formatEvent(e: AuditEvent): string {
   return `${String(e.seq).padStart(6)}  ${time}  ${e.kind.padEnd(20)} ${e.actor.padEnd(12)} ${e.instanceId ?? '-'}  ${JSON.stringify(e.data)}`;
 }
 
+/** A discovery as the knowledge commands return it. */
+interface KnowledgeRow {
+  key: string;
+  value: string;
+  tags: string[];
+  paths: string[];
+  stale: boolean;
+  version: number;
+  recorded_by: string;
+  task_id: string | null;
+  commit: string | null;
+  recorded_at: string;
+}
+
+function formatKnowledge(k: KnowledgeRow): string {
+  const head = [
+    k.key,
+    k.version > 1 ? `v${k.version}` : '',
+    k.stale ? '[stale]' : '',
+    `by ${k.recorded_by}${k.task_id ? ` (task ${k.task_id})` : ''}`,
+    k.commit ? `at ${k.commit.slice(0, 10)}` : '',
+    k.recorded_at.slice(0, 19).replace('T', ' '),
+  ].filter(Boolean);
+  const about = [
+    k.tags.length ? `tags: ${k.tags.join(', ')}` : '',
+    k.paths.length ? `paths: ${k.paths.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  const value = k.value.length > 500 ? `${k.value.slice(0, 499)}…` : k.value;
+  return `${head.join('  ')}\n  ${value.replace(/\n/g, '\n  ')}${about ? `\n  ${about}` : ''}`;
+}
+
 function formatFlowRow(r: MessageFlowRow): string {
   const time = new Date(r.sentAt).toISOString().slice(11, 23);
   const timing = [
@@ -226,6 +259,8 @@ program
     out(`  messages:       ${summary.messages}`);
     out(`  commits merged: ${summary.mergedCommits} into ${summary.targetBranch}`);
     out(`  specialists:    ${merged}/${summary.specialistBranches.length} branches merged`);
+    out(`  discoveries:    ${summary.discoveries}`);
+    if (summary.executiveReport) out(`  executive:      ${summary.executiveReport}`);
     out(`  model requests: ${summary.modelRequests}`);
     out(`  repository:     ${summary.repo}  (git -C ${summary.repo} log --oneline --graph)`);
     if (summary.kept) out('  kept running: inspect with `tmux-claude ls`; stop with `tmux-claude down`');
@@ -437,6 +472,55 @@ program
           (r.reservations.length > 10 ? ', …' : ''),
       );
     }
+  });
+
+const knowledge = program.command('knowledge').description('what the organisation has learned (discoveries)');
+knowledge
+  .command('search')
+  .description('full-text search of a run’s discoveries, best first; stale ones are marked')
+  .argument('<query>', 'words (any text), or an FTS5 query with --fts')
+  .option('--run <id>', 'the run (default: the newest)')
+  .option('--fts', 'treat the query as FTS5 syntax: "phrases", AND/OR/NOT, prefix*')
+  .option('--tag <tags>', 'only entries with all of these tags (comma-separated)')
+  .option('--limit <n>', 'how many', '20')
+  .option('--json', 'machine-readable output')
+  .action(
+    async (
+      query: string,
+      o: { run?: string; fts?: boolean; tag?: string; limit: string; json?: boolean },
+    ) => {
+      const client = await api();
+      const params = new URLSearchParams({
+        q: query,
+        limit: o.limit,
+        ...(o.run ? { run: o.run } : {}),
+        ...(o.fts ? { syntax: 'fts' } : {}),
+        ...(o.tag ? { tag: o.tag } : {}),
+      });
+      const r = await client.request<{ run: string; results: KnowledgeRow[] }>('GET', `/knowledge?${params}`);
+      if (o.json) return printJson(r.results);
+      if (r.results.length === 0) return out(`no discoveries match in ${r.run}`);
+      for (const k of r.results) out(formatKnowledge(k));
+    },
+  );
+knowledge
+  .command('ls')
+  .description('discoveries, newest first (the latest version of each key unless --all)')
+  .option('--run <id>', 'only this run')
+  .option('--all', 'every version')
+  .option('--limit <n>', 'how many', '200')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { run?: string; all?: boolean; limit: string; json?: boolean }) => {
+    const client = await api();
+    const params = new URLSearchParams({
+      limit: o.limit,
+      ...(o.run ? { run: o.run } : {}),
+      ...(o.all ? { all: '1' } : {}),
+    });
+    const rows = await client.request<KnowledgeRow[]>('GET', `/knowledge/entries?${params}`);
+    if (o.json) return printJson(rows);
+    if (rows.length === 0) return out('no discoveries');
+    for (const k of rows) out(formatKnowledge(k));
   });
 
 program

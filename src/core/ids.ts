@@ -33,6 +33,10 @@ export function newTaskId(): string {
   return `t${randomSuffix(7)}`;
 }
 
+export function newKnowledgeId(): string {
+  return `kn-${Date.now().toString(36)}-${randomSuffix(6)}`;
+}
+
 export function newReservationId(): string {
   return `res-${randomSuffix(10)}`;
 }

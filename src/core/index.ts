@@ -17,6 +17,7 @@ export type {
   TaskState,
   Reservation,
   ReservationMode,
+  Knowledge,
 } from './types.js';
 export { ROLES, AGENT_KINDS, LIVE_STATES, DELIVERY_STATES, TASK_STATES, isLive } from './types.js';
 export { normaliseRepoGlob, globMatches, globsOverlap, overlappingPairs } from './globs.js';
@@ -28,6 +29,7 @@ export {
   newMessageId,
   newTaskId,
   newReservationId,
+  newKnowledgeId,
   newToken,
   hashToken,
   slugify,

@@ -189,6 +189,30 @@ export interface Reservation {
   createdAt: number;
 }
 
+/**
+ * A discovery: something an instance learned that others should know, with its provenance. Re-recording a
+ * key adds a new version; the older ones stay as history.
+ */
+export interface Knowledge {
+  id: string;
+  runId: string;
+  key: string;
+  value: string;
+  tags: string[];
+  /** Repo-relative globs the entry describes: it turns stale when they change on the run's branch later. */
+  paths: string[];
+  /** Instance id that recorded it, or `user`. */
+  recordedBy: string;
+  /** The task the recorder held (or was spawned for), if any. */
+  taskId: string | null;
+  /** HEAD of the recorder's branch when it was recorded: what the entry describes. */
+  commit: string | null;
+  branch: string | null;
+  /** 1 for the first record of a key in a run, then 2, 3, … */
+  version: number;
+  createdAt: number;
+}
+
 /** Every kind of audit event, with the data it carries. */
 export interface EventDataByKind {
   'supervisor.started': { pid: number; port: number; adopted: string[]; lost: string[] };
@@ -216,6 +240,7 @@ export interface EventDataByKind {
   'files.reserved': { patterns: string[]; mode: ReservationMode; expiresAt: number };
   'files.released': { patterns: string[]; reason: string };
   'files.refused': { patterns: string[]; holders: string[] };
+  'knowledge.recorded': { key: string; version: number; commit: string | null; paths: string[] };
   'tool.called': { tool: string; ok: boolean; error?: string };
   'tmux.orphan': { session: string };
 }

@@ -32,6 +32,10 @@ export interface DemoSummary {
   mergedCommits: number;
   /** Specialist branches, and whether the target branch holds every commit of each. */
   specialistBranches: Array<{ branch: string; merged: boolean }>;
+  /** Discoveries recorded during the run (latest version of each key). */
+  discoveries: number;
+  /** The executive's closing line (`ALL DONE: …` or `RUN FAILED: …`), read from its terminal. */
+  executiveReport: string | null;
   modelRequests: number;
   wallSeconds: number;
   kept: boolean;
@@ -94,6 +98,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       })),
     );
     const mergedCommits = await git.commitsAhead(repo, 'main', initial, { noMerges: true });
+    const discoveries = (await api.request<unknown[]>('GET', `/knowledge/entries?run=${run.id}`)).length;
+    const screen = await api.request<{ text: string }>('GET', `/instances/${executive.id}/read`);
+    const executiveReport =
+      screen.text
+        .split('\n')
+        .map((l) => l.slice(l.search(/(ALL DONE|RUN FAILED):/)))
+        .filter((l) => /^(ALL DONE|RUN FAILED):/.test(l))
+        .at(-1) ?? null;
     if (!opts.keep) {
       await api.request('POST', `/instances/${executive.id}/kill`, { cascade: true });
       progress(`stopped the organisation of ${run.id}`);
@@ -115,6 +127,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       messages,
       mergedCommits,
       specialistBranches,
+      discoveries,
+      executiveReport,
       modelRequests: model.requests,
       wallSeconds: Math.round((Date.now() - started) / 100) / 10,
       kept: opts.keep,
@@ -136,6 +150,12 @@ function describe(e: AuditEvent, depth: Map<string, number>): string | null {
       return `${indent(e.actor)}  ${e.actor} merged ${e.data.source} into ${e.data.into} (${e.data.commits} commits)`;
     case 'message.delivered':
       return null;
+    case 'task.claimed':
+      return `${indent(e.actor)}  ${e.actor} claimed task ${e.data.taskId} (epoch ${e.data.epoch})`;
+    case 'task.completed':
+      return `${indent(e.actor)}  ${e.actor} completed task ${e.data.taskId}`;
+    case 'knowledge.recorded':
+      return `${indent(e.actor)}  ${e.actor} recorded "${e.data.key}"`;
     case 'instance.terminated':
       return `${indent(e.instanceId)}- ${e.instanceId} terminated${e.data.worktreeKept ? ' (worktree kept: unmerged work)' : ''}`;
     case 'instance.state':

@@ -181,6 +181,23 @@ void describe('Git', () => {
     assert.deepEqual(await git.uncommittedFiles(path), ['new file ü.txt', 'renamed.txt']);
   });
 
+  void it('changedSince tells whether later commits on a branch touched matching paths', async () => {
+    const { repo, worktrees } = await newRepo({
+      'README.md': 'hello\n',
+      'src/a.ts': 'a\n',
+      'src/b.ts': 'b\n',
+    });
+    const anchor = await git.resolve(repo, 'main');
+    const path = join(worktrees, 'later');
+    await git.addWorktree(repo, path, 'later', 'main');
+    await writeFile(join(path, 'src', 'b.ts'), 'b2\n');
+    await git.commitAll(path, 'change b');
+    assert.equal(await git.changedSince(repo, anchor, 'later', ['src/a.ts']), false);
+    assert.equal(await git.changedSince(repo, anchor, 'later', ['src/**']), true);
+    assert.equal(await git.changedSince(repo, anchor, 'later', ['src/*.md']), false);
+    assert.equal(await git.changedSince(repo, anchor, 'later', []), false);
+  });
+
   void it('commits by tmux-claude use its own identity when git has none configured', async () => {
     const { repo, worktrees } = await newRepo();
     const saved = { global: process.env.GIT_CONFIG_GLOBAL, nosystem: process.env.GIT_CONFIG_NOSYSTEM };

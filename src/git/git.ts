@@ -400,6 +400,23 @@ export class Git {
     return [...out].sort();
   }
 
+  /**
+   * True when a commit reachable from `ref` but not from `since` changed a path matching one of the globs
+   * (repo-relative, `**` allowed): what `since` describes of those paths is out of date on `ref`.
+   */
+  async changedSince(repo: string, since: string, ref: string, globs: readonly string[]): Promise<boolean> {
+    if (globs.length === 0) return false;
+    const [a, b] = await Promise.all([this.resolve(repo, since), this.resolve(repo, ref)]);
+    const { stdout } = await this.run(repo, [
+      'rev-list',
+      '-1',
+      `${a}..${b}`,
+      '--',
+      ...globs.map((g) => `:(glob)${g}`),
+    ]);
+    return stdout.trim() !== '';
+  }
+
   /** Subjects and commit ids reachable from `ref`, newest first (default limit 20). */
   async log(repo: string, ref: string, limit = 20): Promise<Array<{ sha: string; subject: string }>> {
     const sha = await this.resolve(repo, ref);

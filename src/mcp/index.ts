@@ -16,7 +16,9 @@ export type {
   ParallelRequest,
   ParallelResult,
   ConflictReport,
+  Knowing,
+  KnowledgeAnswer,
 } from './orchestrator.js';
-export { TOOLS_BY_ROLE, buildMcpServer, messageView, taskView } from './tools.js';
+export { TOOLS_BY_ROLE, buildMcpServer, messageView, taskView, knowledgeView } from './tools.js';
 export type { MessageView, TaskView } from './tools.js';
 export { mcpHandler } from './http-endpoint.js';

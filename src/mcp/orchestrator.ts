@@ -2,6 +2,7 @@ import type {
   AgentKind,
   Envelope,
   Instance,
+  Knowledge,
   Message,
   Reservation,
   ReservationMode,
@@ -54,6 +55,8 @@ export interface InstanceView {
 export interface ProgressReport {
   root: string;
   total: number;
+  /** Tasks created by instances of the subtree, by state (merged ones counted apart as well). */
+  tasks: { total: number; merged: number; byState: Partial<Record<TaskState, number>> };
   /** Mean of the reported percentages below the root (finished instances count as 100); null if none. */
   percent: number | null;
   byState: Partial<Record<Instance['state'], number>>;
@@ -187,11 +190,41 @@ export interface Coordination {
   executeParallel(caller: Caller, req: ParallelRequest): Promise<ParallelResult>;
 }
 
+/** A query_knowledge answer row. */
+export interface KnowledgeAnswer {
+  entry: Knowledge;
+  relevance: number;
+  /** Its anchored paths changed on the run's branch after its commit. */
+  stale: boolean;
+}
+
+/** Shared knowledge and progress as an agent uses them. */
+export interface Knowing {
+  recordDiscovery(
+    caller: Caller,
+    input: { key: string; value: string; tags?: readonly string[]; paths?: readonly string[] },
+  ): Promise<Knowledge>;
+  queryKnowledge(
+    caller: Caller,
+    q: {
+      query?: string | undefined;
+      syntax?: 'words' | 'fts' | undefined;
+      tags?: readonly string[] | undefined;
+      paths?: readonly string[] | undefined;
+      limit?: number | undefined;
+    },
+  ): Promise<KnowledgeAnswer[]>;
+  reportProgress(
+    caller: Caller,
+    progress: { percent?: number | undefined; note?: string | undefined },
+  ): Promise<Instance['progress']>;
+}
+
 /**
  * What the MCP tools need from the supervisor. Every method checks that the target lies in the caller's
  * subtree (or is the caller's parent where the role table allows it) and throws TmuxClaudeError otherwise.
  */
-export interface Orchestrator extends Messaging, Coordination {
+export interface Orchestrator extends Messaging, Coordination, Knowing {
   spawn(caller: Caller, req: SpawnRequest): Promise<SpawnResult>;
   send(caller: Caller, to: string, text: string, timeoutMs?: number): Promise<SendResult>;
   read(caller: Caller, id: string, since?: number): Promise<{ id: string; cursor: number; text: string }>;

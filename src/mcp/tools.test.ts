@@ -125,6 +125,7 @@ class RecordingOrchestrator implements Orchestrator {
       total: 1,
       percent: null,
       byState: {},
+      tasks: { total: 0, merged: 0, byState: {} },
       instances: [],
     });
   mergeBranch: Orchestrator['mergeBranch'] = (caller, req) =>
@@ -192,6 +193,29 @@ class RecordingOrchestrator implements Orchestrator {
       maxActive: req.maxActive ?? 4,
       addedDependencies: 0,
     });
+  recordDiscovery: Orchestrator['recordDiscovery'] = (caller, input) =>
+    this.record('recordDiscovery', caller, [input], {
+      id: 'kn-1',
+      runId: 'run-1',
+      key: input.key,
+      value: input.value,
+      tags: [...(input.tags ?? [])],
+      paths: [...(input.paths ?? [])],
+      recordedBy: caller.id,
+      taskId: null,
+      commit: 'c0ffee',
+      branch: caller.branch,
+      version: 1,
+      createdAt: 0,
+    });
+  queryKnowledge: Orchestrator['queryKnowledge'] = (caller, q) =>
+    this.record('queryKnowledge', caller, [q], []);
+  reportProgress: Orchestrator['reportProgress'] = (caller, p) =>
+    this.record('reportProgress', caller, [p], {
+      percent: p.percent ?? null,
+      note: p.note ?? null,
+      updatedAt: 0,
+    });
   recordToolCall: Orchestrator['recordToolCall'] = (caller, tool, ok, error) => {
     this.audits.push({ caller, tool, ok, error });
     return Promise.resolve();
@@ -245,9 +269,13 @@ void describe('MCP tool layer', () => {
       'reserve_files',
       'release_files',
     ];
-    assert.equal(TOOLS_BY_ROLE.executive.length, 25);
+    const knowledge = ['record_discovery', 'query_knowledge', 'report_progress'];
+    assert.equal(TOOLS_BY_ROLE.executive.length, 28);
     assert.deepEqual([...TOOLS_BY_ROLE.manager].sort(), [...TOOLS_BY_ROLE.executive].sort());
-    assert.deepEqual([...TOOLS_BY_ROLE.specialist].sort(), ['send', ...messaging, ...work].sort());
+    assert.deepEqual(
+      [...TOOLS_BY_ROLE.specialist].sort(),
+      ['send', ...messaging, ...work, ...knowledge].sort(),
+    );
     for (const role of ROLES)
       assert.ok(
         messaging.every((t) => TOOLS_BY_ROLE[role].includes(t)),
@@ -345,6 +373,11 @@ void describe('MCP tool layer', () => {
         ['execute_parallel', { tasks: [] }, 'tasks'],
         ['execute_parallel', { tasks: [{ title: 'no name' }] }, 'tasks'],
         ['execute_parallel', { tasks: [{ name: 'a' }], max_active: 0 }, 'max_active'],
+        ['record_discovery', { value: 'v' }, 'key'],
+        ['record_discovery', { key: 'k', value: 'v', tags: 'x' }, 'tags'],
+        ['query_knowledge', { syntax: 'regex' }, 'syntax'],
+        ['query_knowledge', { limit: 0 }, 'limit'],
+        ['report_progress', { percent: 101 }, 'percent'],
       ];
       for (const [name, args, field] of cases) {
         const res = await call(client, name, args);

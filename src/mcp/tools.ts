@@ -6,15 +6,17 @@ import {
   TASK_STATES,
   TmuxClaudeError,
   type Delivery,
+  type Knowledge,
   type Message,
   type Reservation,
   type Role,
   type Task,
 } from '../core/index.js';
-import type { Caller, Orchestrator, SendMessageResult } from './orchestrator.js';
+import type { Caller, KnowledgeAnswer, Orchestrator, SendMessageResult } from './orchestrator.js';
 
 /** Tools each role may call (ARCHITECTURE.md role table; later issues add theirs). */
 const MESSAGING = ['send_message', 'inbox', 'ack', 'wait_for_messages', 'publish', 'subscribe', 'replay'];
+const KNOWLEDGE = ['record_discovery', 'query_knowledge', 'report_progress'];
 const DELEGATION = [
   'spawn',
   'terminate',
@@ -38,9 +40,9 @@ const WORK = [
   'release_files',
 ];
 export const TOOLS_BY_ROLE: Record<Role, readonly string[]> = {
-  executive: [...DELEGATION, ...MESSAGING, 'create_task', ...WORK],
-  manager: [...DELEGATION, ...MESSAGING, 'create_task', ...WORK],
-  specialist: ['send', ...MESSAGING, ...WORK],
+  executive: [...DELEGATION, ...MESSAGING, 'create_task', ...WORK, ...KNOWLEDGE],
+  manager: [...DELEGATION, ...MESSAGING, 'create_task', ...WORK, ...KNOWLEDGE],
+  specialist: ['send', ...MESSAGING, ...WORK, ...KNOWLEDGE],
 };
 
 /** A message as tools return it (snake_case, times as ISO strings). */
@@ -123,6 +125,25 @@ export function taskView(t: Task, opts: { brief?: boolean } = {}): TaskView {
     error: t.error,
     branch: t.branch,
     merged: t.mergedAt !== null,
+  };
+}
+
+/** A discovery as tools return it. */
+export function knowledgeView(
+  a: KnowledgeAnswer | { entry: Knowledge; stale?: boolean },
+): Record<string, unknown> {
+  const e = a.entry;
+  return {
+    key: e.key,
+    value: e.value,
+    tags: e.tags,
+    paths: e.paths,
+    stale: a.stale ?? false,
+    version: e.version,
+    recorded_by: e.recordedBy,
+    task_id: e.taskId,
+    commit: e.commit,
+    recorded_at: new Date(e.createdAt).toISOString(),
   };
 }
 
@@ -586,6 +607,63 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
         tasks_waiting_on_files: r.tasksWaitingOnFiles,
       };
     },
+  );
+  tool(
+    'record_discovery',
+    'Record what you learned that others should know (an API shape, a pitfall, a decision), under a key. ' +
+      'Recorded with you, your task and the commit your branch is at; paths anchor it to files, so readers see ' +
+      'when those files changed since (stale). Recording a key again keeps the older versions as history.',
+    {
+      key: z.string().min(1).max(200).describe('e.g. "auth.token-format"'),
+      value: z.string().describe('what you learned (at most 64 KiB)'),
+      tags: z.array(z.string().min(1).max(50)).max(20).optional(),
+      paths: z.array(z.string().min(1).max(1000)).max(50).optional().describe('repo-relative files or globs'),
+    },
+    async (a) => ({
+      recorded: knowledgeView({
+        entry: await orchestrator.recordDiscovery(caller, {
+          key: a.key,
+          value: a.value,
+          tags: a.tags,
+          paths: a.paths,
+        }),
+      }),
+    }),
+  );
+  tool(
+    'query_knowledge',
+    'Search what the organisation has learned in this run: full text (words; syntax "fts" for phrases, ' +
+      'AND/OR/NOT, prefix*), tags, paths. Best matches first, newer first among equals; each says whether it is ' +
+      'stale (its files changed on the run branch since it was recorded).',
+    {
+      query: z.string().max(2000).optional(),
+      syntax: z.enum(['words', 'fts']).optional().describe('default "words": any text is safe'),
+      tags: z.array(z.string().min(1).max(50)).max(20).optional().describe('entries with all of these'),
+      paths: z.array(z.string().min(1).max(1000)).max(50).optional().describe('entries about these files'),
+      limit: z.number().int().min(1).max(100).optional().describe('default 10'),
+    },
+    async (a) => ({
+      results: (
+        await orchestrator.queryKnowledge(caller, {
+          query: a.query,
+          syntax: a.syntax,
+          tags: a.tags,
+          paths: a.paths,
+          limit: a.limit,
+        })
+      ).map(knowledgeView),
+    }),
+  );
+  tool(
+    'report_progress',
+    'Tell your parent and the dashboard how far you are: a percentage and/or a one-line note.',
+    {
+      percent: z.number().min(0).max(100).optional(),
+      note: z.string().max(500).optional(),
+    },
+    async (a) => ({
+      progress: await orchestrator.reportProgress(caller, { percent: a.percent, note: a.note }),
+    }),
   );
   return server;
 }

@@ -12,7 +12,14 @@ import {
   scriptedKnobs,
   stripClientMarkup,
 } from './prompt-formats.js';
-import { appendCommand, commitCommand, nextTurn, readResultContent, shellQuote } from './scenarios.js';
+import {
+  appendCommand,
+  commitCommand,
+  knowledgeTag,
+  nextTurn,
+  readResultContent,
+  shellQuote,
+} from './scenarios.js';
 import type { ReplyBlock, ScriptedTurn, WireMessage, WireToolUseBlock } from './wire.js';
 
 function toolUses(turn: ScriptedTurn): WireToolUseBlock[] {
@@ -194,9 +201,110 @@ void describe('executive scenario', () => {
     );
     h = answer(h, t4, () => ({ text: '{"terminated":true}' }));
 
+    // Every manager merged: one query_knowledge, then ALL DONE with the number of entries it saw.
     const t5 = nextTurn('executive', h);
-    assert.equal(t5.stop_reason, 'end_turn');
-    assert.match(textOf(t5), /^ALL DONE: merged 2 managers/);
+    assert.deepEqual(
+      toolUses(t5).map((u) => [u.name, u.input]),
+      [['query_knowledge', { limit: 100 }]],
+    );
+    h = answer(h, t5, () => ({
+      text: JSON.stringify({ results: [{ key: 'a' }, { key: 'b' }, { key: 'c' }] }),
+    }));
+    const t6 = nextTurn('executive', h);
+    assert.equal(t6.stop_reason, 'end_turn');
+    assert.equal(
+      textOf(t6),
+      `ALL DONE: merged 2 managers (text-utils ${a}, math-utils ${b}) for goal "Build some utilities"; ` +
+        'knowledge: 3 entries visible.',
+    );
+    // A later prompt does not query again.
+    assert.equal(textOf(nextTurn('executive', prompt(h, t6, 'status?'))), textOf(t6));
+  });
+
+  /** An executive with both demo managers spawned and merged, up to its query_knowledge call. */
+  function allMerged(): { h: WireMessage[]; query: ScriptedTurn } {
+    let h: WireMessage[] = [{ role: 'user', content: 'goal' }];
+    h = answer(h, nextTurn('executive', h), spawnResult);
+    const [a, b] = spawnedIds(h) as [string, string];
+    h = prompt(
+      h,
+      nextTurn('executive', h),
+      done(a, 'manager', 'DONE manager text-utils') + '\n\n' + done(b, 'manager', 'DONE manager math-utils'),
+    );
+    h = answer(h, nextTurn('executive', h), () => ({ text: '{"merged":true}' }));
+    h = answer(h, nextTurn('executive', h), () => ({ text: '{"terminated":true}' }));
+    return { h, query: nextTurn('executive', h) };
+  }
+
+  void test('a failed query_knowledge does not stop the executive: ALL DONE says the query failed', () => {
+    const { h, query } = allMerged();
+    assert.deepEqual(
+      toolUses(query).map((u) => u.name),
+      ['query_knowledge'],
+    );
+    const failed = answer(h, query, () => ({ text: 'Error INTERNAL: no knowledge store', isError: true }));
+    const end = nextTurn('executive', failed);
+    assert.equal(end.stop_reason, 'end_turn');
+    assert.match(
+      textOf(end),
+      /^ALL DONE: merged 2 managers \(.*\) for goal "goal"; knowledge: query failed\.$/,
+    );
+  });
+
+  void test('a FAILED manager report ends the turn with RUN FAILED once; later turns wait for the others', () => {
+    let h: WireMessage[] = [{ role: 'user', content: 'goal' }];
+    h = answer(h, nextTurn('executive', h), spawnResult);
+    const [a, b] = spawnedIds(h) as [string, string];
+    const report = 'FAILED manager text-utils: task slugify failed: tests fail';
+    h = prompt(h, nextTurn('executive', h), done(a, 'manager', report, 'msg-f1'));
+    const t3 = nextTurn('executive', h);
+    assert.equal(t3.stop_reason, 'end_turn');
+    assert.equal(textOf(t3), `RUN FAILED: ${report}`);
+    // The same report delivered again, or a plain prompt: no second RUN FAILED.
+    h = prompt(h, t3, done(a, 'manager', report, 'msg-f1'));
+    const t4 = nextTurn('executive', h);
+    assert.match(textOf(t4), /^Waiting for 2 managers/);
+    // The other manager's DONE is merged and terminated as before; the failed one is still waited for.
+    h = prompt(h, t4, done(b, 'manager', 'DONE manager math-utils'));
+    const merge = nextTurn('executive', h);
+    assert.deepEqual(
+      toolUses(merge).map((u) => [u.name, u.input]),
+      [['merge_branch', { instance_id: b }]],
+    );
+    h = answer(h, merge, () => ({ text: '{"merged":true}' }));
+    h = answer(h, nextTurn('executive', h), () => ({ text: '{"terminated":true}' }));
+    assert.match(
+      textOf(nextTurn('executive', h)),
+      new RegExp(`^Waiting for 1 manager \\(text-utils ${a}\\)`),
+    );
+  });
+
+  void test('merges a DONE manager delivered with a FAILED report first, then says RUN FAILED', () => {
+    let h: WireMessage[] = [{ role: 'user', content: 'goal' }];
+    h = answer(h, nextTurn('executive', h), spawnResult);
+    const [a, b] = spawnedIds(h) as [string, string];
+    const report = 'FAILED manager math-utils: merge conflict on sum: Error MERGE_CONFLICT: x';
+    h = prompt(
+      h,
+      nextTurn('executive', h),
+      done(a, 'manager', 'DONE manager text-utils') + '\n\n' + done(b, 'manager', report),
+    );
+    const merge = nextTurn('executive', h);
+    assert.deepEqual(
+      toolUses(merge).map((u) => [u.name, u.input]),
+      [['merge_branch', { instance_id: a }]],
+    );
+    h = answer(h, merge, () => ({ text: '{"merged":true}' }));
+    const term = nextTurn('executive', h);
+    assert.deepEqual(
+      toolUses(term).map((u) => [u.name, u.input]),
+      [['terminate', { id: a, cascade: true }]],
+    );
+    h = answer(h, term, () => ({ text: '{"terminated":true}' }));
+    const end = nextTurn('executive', h);
+    assert.equal(end.stop_reason, 'end_turn');
+    assert.equal(textOf(end), `RUN FAILED: ${report}`);
+    assert.match(textOf(nextTurn('executive', prompt(h, end, 'status?'))), /^Waiting for 1 manager/);
   });
 
   void test('a DONE from one manager merges only that one and keeps waiting for the other', () => {
@@ -442,14 +550,54 @@ void describe('manager scenario with the work coordinator', () => {
     h = answer(h, merge2, ok());
     const term2 = nextTurn('manager', h);
     h = answer(h, term2, ok());
+    // Every task merged: one query_knowledge before the report, whose count goes into the DONE text.
+    const query = nextTurn('manager', h);
+    assert.deepEqual(calls(query), [['query_knowledge', { limit: 100 }]]);
+    h = answer(
+      h,
+      query,
+      ok(JSON.stringify({ results: [{ key: 'slugify.summary' }, { key: 'capitalize.summary' }] })),
+    );
     const report = nextTurn('manager', h);
-    assert.deepEqual(calls(report), [
-      ['send', { to: 'parent', text: 'DONE manager text-utils: merged 2 tasks' }],
-    ]);
+    const doneText = 'DONE manager text-utils: merged 2 tasks; knowledge: 2 entries visible';
+    assert.deepEqual(calls(report), [['send', { to: 'parent', text: doneText }]]);
     h = answer(h, report, ok('{"messageId":"msg-x","delivered":true}'));
     const end = nextTurn('manager', h);
     assert.equal(end.stop_reason, 'end_turn');
-    assert.equal(textOf(end), 'Reported to parent: DONE manager text-utils: merged 2 tasks.');
+    assert.equal(textOf(end), `Reported to parent: ${doneText}.`);
+    // A later prompt neither queries nor reports again.
+    assert.deepEqual(calls(nextTurn('manager', prompt(h, end, 'status?'))), []);
+  });
+
+  void test('a failed query_knowledge still sends exactly one DONE, saying the query failed', () => {
+    let h = running();
+    h = prompt(
+      h,
+      nextTurn('manager', h),
+      notice('m-1', 'task.done', doneBody('task-1', 'slugify', 'spec-1')) +
+        '\n\n' +
+        notice('m-2', 'task.done', doneBody('task-2', 'capitalize', 'spec-2')),
+    );
+    h = answer(h, nextTurn('manager', h), ok('{"merged":true}'));
+    h = answer(h, nextTurn('manager', h), ok('{"terminated":true}'));
+    const query = nextTurn('manager', h);
+    assert.deepEqual(calls(query), [['query_knowledge', { limit: 100 }]]);
+    h = answer(h, query, () => ({ text: 'Error INTERNAL: store closed', isError: true }));
+    const report = nextTurn('manager', h);
+    assert.deepEqual(calls(report), [
+      ['send', { to: 'parent', text: 'DONE manager text-utils: merged 2 tasks; knowledge: query failed' }],
+    ]);
+    h = answer(h, report, ok());
+    assert.equal(
+      textOf(nextTurn('manager', h)),
+      'Reported to parent: DONE manager text-utils: merged 2 tasks; knowledge: query failed.',
+    );
+    const sends = h.flatMap((m) =>
+      m.role === 'assistant' && Array.isArray(m.content)
+        ? m.content.filter((b) => b.type === 'tool_use' && b.name === 'send')
+        : [],
+    );
+    assert.equal(sends.length, 1);
   });
 
   void test('a task given up (task.failed, state failed) is reported to the parent once, and the manager stops', () => {
@@ -629,7 +777,27 @@ void describe('specialist scenario with a coordinator task', () => {
     return toolUses(turn).map((u) => [u.name, u.input]);
   }
 
-  void test('claims the task, appends to the shared file it read, commits, completes with the sha; never sends DONE', () => {
+  const progress = ['report_progress', { percent: 50, note: 'files written, committing' }] as const;
+  const summary = {
+    key: 'a.summary',
+    value: `feat(a): add a — files: src/a.js, CHANGELOG.md; commit ${sha}`,
+    tags: ['task', 'a'],
+    paths: ['src/a.js', 'CHANGELOG.md'],
+  };
+  /** The history of `start` up to the commit's result: claim, writes (appends read first), commit. */
+  function committed(start: WireMessage[], opts = {}): WireMessage[] {
+    let h = answer(start, nextTurn('specialist', start, opts), () => ({ text: claimed }));
+    for (;;) {
+      const t = nextTurn('specialist', h, opts);
+      const isCommit = toolUses(t).some(
+        (u) => u.name.endsWith('git_commit') || String(u.input.command).includes('git commit'),
+      );
+      h = answer(h, t, () => ({ text: isCommit ? JSON.stringify({ commit: sha }) : '{"ok":true}' }));
+      if (isCommit) return h;
+    }
+  }
+
+  void test('claims the task, appends to the shared file it read, commits, records, completes; never sends DONE', () => {
     const t1 = nextTurn('specialist', first);
     assert.deepEqual(calls(t1), [['claim_task', { task_id: 'task-7' }]]);
     let h = answer(first, t1, () => ({ text: claimed }));
@@ -644,17 +812,89 @@ void describe('specialist scenario with a coordinator task', () => {
       ['write_file', { path: 'CHANGELOG.md', content: '# Changelog\n- b\n- a\n' }],
     ]);
     h = answer(h, t3, ok());
+    // The commit goes with a progress report in the same turn.
     const t4 = nextTurn('specialist', h);
-    assert.deepEqual(calls(t4), [['git_commit', { message: 'feat(a): add a' }]]);
-    h = answer(h, t4, ok(JSON.stringify({ commit: sha })));
+    assert.deepEqual(calls(t4), [['git_commit', { message: 'feat(a): add a' }], progress]);
+    h = answer(h, t4, (c) =>
+      ok(c.name === 'git_commit' ? JSON.stringify({ commit: sha }) : '{"progress":{"percent":50}}')(),
+    );
+    // With the sha known: the summary, in a turn of its own before complete_task.
     const t5 = nextTurn('specialist', h);
-    assert.deepEqual(calls(t5), [['complete_task', { task_id: 'task-7', epoch: 3, result: sha }]]);
-    h = answer(h, t5, ok('{"task":{"id":"task-7","state":"done"},"unblocked":[]}'));
+    assert.deepEqual(calls(t5), [['record_discovery', summary]]);
+    h = answer(h, t5, ok(JSON.stringify({ recorded: { ...summary, version: 1, task_id: 'task-7' } })));
     const t6 = nextTurn('specialist', h);
-    assert.equal(t6.stop_reason, 'end_turn');
-    assert.equal(textOf(t6), `Task complete: task-7 ${sha}`);
+    assert.deepEqual(calls(t6), [['complete_task', { task_id: 'task-7', epoch: 3, result: sha }]]);
+    h = answer(h, t6, ok('{"task":{"id":"task-7","state":"done"},"unblocked":[]}'));
+    const t7 = nextTurn('specialist', h);
+    assert.equal(t7.stop_reason, 'end_turn');
+    assert.equal(textOf(t7), `Task complete: task-7 ${sha}`);
     // A later prompt (e.g. a message) does not redo anything.
-    assert.equal(textOf(nextTurn('specialist', prompt(h, t6, 'status?'))), `Task complete: task-7 ${sha}`);
+    assert.equal(textOf(nextTurn('specialist', prompt(h, t7, 'status?'))), `Task complete: task-7 ${sha}`);
+  });
+
+  void test('a failed record_discovery (or report_progress) does not stop the task: it completes and says so', () => {
+    let h = answer(first, nextTurn('specialist', first), () => ({ text: claimed }));
+    h = answer(h, nextTurn('specialist', h), ok());
+    h = answer(h, nextTurn('specialist', h), ok());
+    const commit = nextTurn('specialist', h);
+    h = answer(h, commit, (c) =>
+      c.name === 'git_commit'
+        ? { text: JSON.stringify({ commit: sha }) }
+        : { text: 'Error INVALID_ARGUMENT: no', isError: true },
+    );
+    const record = nextTurn('specialist', h);
+    assert.deepEqual(
+      toolUses(record).map((u) => u.name),
+      ['record_discovery'],
+    );
+    const error = 'Error INVALID_ARGUMENT: tag "x": use 1–50 of a-z 0-9 . _ -\nWhat to do: fix the tags';
+    h = answer(h, record, () => ({ text: error, isError: true }));
+    const complete = nextTurn('specialist', h);
+    assert.deepEqual(calls(complete), [['complete_task', { task_id: 'task-7', epoch: 3, result: sha }]]);
+    h = answer(h, complete, ok('{"task":{"id":"task-7","state":"done"}}'));
+    const end = nextTurn('specialist', h);
+    const said =
+      `Task complete: task-7 ${sha}; record_discovery failed: ` +
+      'Error INVALID_ARGUMENT: tag "x": use 1–50 of a-z 0-9 . _ - What to do: fix the tags';
+    assert.equal(textOf(end), said);
+    // Not retried after a later prompt either.
+    assert.equal(textOf(nextTurn('specialist', prompt(h, end, 'status?'))), said);
+  });
+
+  void test('the summary key and tag come from the task name (sanitised), else from the task id', () => {
+    const named = (name: string | undefined, id: string): WireMessage[] => [
+      {
+        role: 'user',
+        content:
+          `Task id: ${id}\n\`\`\`task\n` +
+          JSON.stringify({
+            ...(name === undefined ? {} : { name }),
+            files: [{ path: 'x.md', content: 'x' }],
+            commit: 'docs: x\n\nbody',
+          }) +
+          '\n```',
+      },
+    ];
+    const recordOf = (start: WireMessage[]) =>
+      toolUses(nextTurn('specialist', committed(start))).find((u) => u.name === 'record_discovery')?.input;
+    assert.deepEqual(recordOf(named('Docs: Fix README!', 'task-1')), {
+      key: 'Docs: Fix README!.summary',
+      value: `docs: x — files: x.md; commit ${sha}`,
+      tags: ['task', 'docs--fix-readme-'],
+      paths: ['x.md'],
+    });
+    assert.deepEqual(recordOf(named(undefined, 'Task_9')), {
+      key: 'Task_9.summary',
+      value: `docs: x — files: x.md; commit ${sha}`,
+      tags: ['task', 'task_9'],
+      paths: ['x.md'],
+    });
+    assert.deepEqual(recordOf(named('__Ünïcode', 't-2'))?.tags, ['task', 'n-code']);
+    assert.deepEqual(recordOf(named('task', 't-3'))?.tags, ['task']);
+    assert.equal(knowledgeTag('x'.repeat(80)).length, 50);
+    for (const name of ['A b', '-x', 'Ü', 'a/b.c_d']) {
+      assert.match(knowledgeTag(name) || 'task', /^[a-z0-9][a-z0-9._-]*$/);
+    }
   });
 
   void test('appending to a file that does not exist creates it with the content', () => {
@@ -686,7 +926,9 @@ void describe('specialist scenario with a coordinator task', () => {
     h = answer(h, nextTurn('specialist', h), ok());
     h = answer(h, nextTurn('specialist', h), ok());
     h = answer(h, nextTurn('specialist', h), ok(JSON.stringify({ commit: sha })));
+    h = answer(h, nextTurn('specialist', h), ok('{"recorded":{}}'));
     const complete = nextTurn('specialist', h);
+    assert.equal(toolUses(complete)[0]?.name, 'complete_task');
     const stale =
       'Error STALE_LEASE: cannot complete task task-7: your lease expired\nWhat to do: stop working on it';
     h = answer(h, complete, () => ({ text: stale, isError: true }));
@@ -727,6 +969,35 @@ void describe('specialist scenario with a coordinator task', () => {
     h = answer(h, t2, (c) => ({ text: c.name === 'Read' ? '1\t# Changelog\n2\t- b\n3\t' : 'ok' }));
     assert.deepEqual(calls(nextTurn('specialist', h, opts)), [
       ['Write', { file_path: `${worktree}/CHANGELOG.md`, content: '# Changelog\n- b\n- a\n' }],
+    ]);
+  });
+
+  void test('under Claude Code the knowledge tools are called by their mcp__tmux-claude__ names', () => {
+    const worktree = '/wt/spec-1';
+    const mcp = ['claim_task', 'complete_task', 'report_progress', 'record_discovery'].map(
+      (t) => `mcp__tmux-claude__${t}`,
+    );
+    const opts = {
+      tools: ['Bash', 'Read', 'Write', ...mcp],
+      context: [`Role: specialist\nWorktree: ${worktree}`],
+    };
+    let h = answer(first, nextTurn('specialist', first, opts), () => ({ text: claimed }));
+    h = answer(h, nextTurn('specialist', h, opts), ok('1\t# Changelog\n2\t'));
+    h = answer(h, nextTurn('specialist', h, opts), ok());
+    const commit = nextTurn('specialist', h, opts);
+    assert.deepEqual(
+      toolUses(commit).map((u) => [u.name, u.name === 'Bash' ? u.input.command : u.input]),
+      [
+        ['Bash', "git add -A && git commit -q -m 'feat(a): add a' && git rev-parse HEAD"],
+        ['mcp__tmux-claude__report_progress', progress[1]],
+      ],
+    );
+    h = answer(h, commit, (c) => ok(c.name === 'Bash' ? `${sha}\n` : '{"progress":{}}')());
+    const record = nextTurn('specialist', h, opts);
+    assert.deepEqual(calls(record), [['mcp__tmux-claude__record_discovery', summary]]);
+    h = answer(h, record, ok('{"recorded":{}}'));
+    assert.deepEqual(calls(nextTurn('specialist', h, opts)), [
+      ['mcp__tmux-claude__complete_task', { task_id: 'task-7', epoch: 3, result: sha }],
     ]);
   });
 

@@ -92,10 +92,14 @@ interface UserText {
   text: string;
 }
 
+/** A text block of an assistant message (what the scenario said in an earlier reply). */
+type AssistantText = UserText;
+
 /** What the conversation so far says, derived from the history alone. */
 interface History {
   calls: ToolCall[];
   userTexts: UserText[];
+  assistantTexts: AssistantText[];
   /** Failed tool results carried by the last message. */
   lastErrors: ToolCall[];
   /** Index of the last assistant message (-1 when there is none). */
@@ -110,6 +114,7 @@ function analyse(messages: readonly WireMessage[]): History {
   const calls: ToolCall[] = [];
   const byId = new Map<string, ToolCall>();
   const userTexts: UserText[] = [];
+  const assistantTexts: AssistantText[] = [];
   let lastErrors: ToolCall[] = [];
   let lastAssistantAt = -1;
   messages.forEach((msg, at) => {
@@ -132,10 +137,12 @@ function analyse(messages: readonly WireMessage[]): History {
       } else if (msg.role === 'user' && isTextBlock(block)) {
         const clean = stripClientMarkup(block.text);
         if (clean !== '') userTexts.push({ at, text: clean });
+      } else if (msg.role === 'assistant' && isTextBlock(block)) {
+        assistantTexts.push({ at, text: block.text });
       }
     }
   });
-  return { calls, userTexts, lastErrors, lastAssistantAt };
+  return { calls, userTexts, assistantTexts, lastErrors, lastAssistantAt };
 }
 
 function firstJsonBlock(texts: readonly UserText[], tag: string): { at: number; value: unknown } | undefined {
@@ -207,7 +214,8 @@ interface Child {
 
 /**
  * The delegation loop shared by Executive and Manager: spawn children from a plan, merge and terminate each
- * child that reports DONE, and finish when every spawned child is merged.
+ * child that reports DONE, and finish when every spawned child is merged. With no merge or terminate left to
+ * make, `idle` may end the turn first (the executive's RUN FAILED).
  */
 function delegate(
   h: History,
@@ -216,6 +224,7 @@ function delegate(
     childRole: 'manager' | 'specialist';
     spawnAll: () => ScriptedTurn;
     finish: (children: Child[]) => ScriptedTurn;
+    idle?: (children: Child[]) => ScriptedTurn | undefined;
   },
 ): ScriptedTurn {
   const spawns = h.calls.filter((c) => c.name === 'spawn');
@@ -271,6 +280,8 @@ function delegate(
   }
 
   if (children.length === 0) return endTurn(`No ${opts.childRole}s are running; nothing to wait for.`);
+  const idle = opts.idle?.(children);
+  if (idle) return idle;
   const waiting = children.filter((c) => !merged.has(c.id));
   if (waiting.length === 0) return opts.finish(children);
   return endTurn(
@@ -283,8 +294,9 @@ function managerPrompt(m: ManagerPlan): string {
   return (
     `You are the manager "${m.name}". Run one task per entry of the plan below with execute_parallel (one ` +
     `specialist each). On each task.done message, merge the specialist's branch with merge_branch and ` +
-    `terminate it. When all ${n} are merged, send "DONE manager ${m.name}: merged ${plural(n, 'task')}" to ` +
-    `your parent; report a failed task or a merge conflict to your parent with "FAILED manager ${m.name}: …".\n\n` +
+    `terminate it. When all ${n} are merged, call query_knowledge once and send "DONE manager ${m.name}: ` +
+    `merged ${plural(n, 'task')}; knowledge: <k> entries visible" to your parent; report a failed task or a ` +
+    `merge conflict to your parent with "FAILED manager ${m.name}: …".\n\n` +
     formatFencedBlock(
       'plan',
       JSON.stringify({
@@ -307,7 +319,8 @@ function specialistPrompt(s: SpecialistPlan, via: 'spawn' | 'coordinator'): stri
       ? 'Write the files of the task below, commit them with the given message, then send "DONE <commit sha>" ' +
         'to your parent.'
       : 'Claim your task with claim_task, write the files of the task below (an "append" file gets the content ' +
-        'added to its end), commit them with the given message, then complete_task with the commit sha.';
+        'added to its end), commit them with the given message (report_progress at 50% as you commit), record ' +
+        'a summary of the commit with record_discovery, then complete_task with the commit sha.';
   return (
     `You are the specialist "${s.name}". ${steps}\n\n` +
     formatFencedBlock('task', JSON.stringify({ name: s.name, files: s.files, commit: s.commit }))
@@ -315,7 +328,9 @@ function specialistPrompt(s: SpecialistPlan, via: 'spawn' | 'coordinator'): stri
 }
 
 function executive(h: History, tools: ToolUses): ScriptedTurn {
-  const goal = h.userTexts[0]?.text ?? '';
+  // The goal arrives as a delivered message: its body, not the header line, is the goal.
+  const first = h.userTexts[0]?.text ?? '';
+  const goal = parseDeliveredMessages(first)[0]?.body ?? first;
   const block = firstJsonBlock(h.userTexts, 'plan');
   let plan: OrgPlan = DEMO_PLAN;
   if (block) {
@@ -331,6 +346,7 @@ function executive(h: History, tools: ToolUses): ScriptedTurn {
   const goalLine = truncate(goal.split('\n')[0] ?? '', 200);
   return delegate(h, tools, {
     childRole: 'manager',
+    idle: (children) => runFailed(h, children),
     spawnAll: () => {
       if (plan.managers.length === 0) return endTurn('The plan has no managers; nothing to do.');
       for (const m of plan.managers) {
@@ -341,12 +357,48 @@ function executive(h: History, tools: ToolUses): ScriptedTurn {
         `Plan${block ? '' : ' (demo)'}: ${plural(plan.managers.length, 'manager')} (${names}). Spawning them now.`,
       );
     },
-    finish: (children) =>
-      endTurn(
+    finish: (children) => {
+      const knowledge = knowledgeStep(h, tools, 'All managers merged; checking shared knowledge.');
+      if (typeof knowledge !== 'string') return knowledge;
+      return endTurn(
         `ALL DONE: merged ${plural(children.length, 'manager')} (${children.map((c) => `${c.name} ${c.id}`).join(', ')})` +
-          ` for goal "${goalLine}".`,
-      ),
+          ` for goal "${goalLine}"; knowledge: ${knowledge}.`,
+      );
+    },
   });
+}
+
+/**
+ * The executive's answer to a `FAILED manager …` report from one of its managers: the turn ends with
+ * `RUN FAILED: <report>`, once per report (an earlier reply that said it counts, so a redelivery or a later
+ * prompt does not repeat it; later turns wait for the other managers as before). Pending merges and
+ * terminations of managers that reported DONE are made first. The earliest report not yet answered wins.
+ */
+function runFailed(h: History, children: readonly Child[]): ScriptedTurn | undefined {
+  const childIds = new Set(children.map((c) => c.id));
+  for (const t of h.userTexts) {
+    for (const m of parseDeliveredMessages(t.text)) {
+      if (!m.body.startsWith('FAILED manager')) continue;
+      if (m.senderRole !== 'manager' && !childIds.has(m.senderId)) continue;
+      const said = `RUN FAILED: ${m.body.trim()}`;
+      if (!h.assistantTexts.some((a) => a.text.trim() === said)) return endTurn(said);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * One `query_knowledge {limit: 100}` call (never repeated, even when it failed), then what it found:
+ * `<k> entries visible` (k = the number of results) or `query failed`; else the turn that makes the call.
+ */
+function knowledgeStep(h: History, tools: ToolUses, lead: string): ScriptedTurn | string {
+  const query = h.calls.find((c) => c.name === 'query_knowledge');
+  if (!query) {
+    tools.add('query_knowledge', { limit: 100 });
+    return tools.turn(lead);
+  }
+  const results = succeeded(query) ? parseJsonObject(query.result?.text ?? '')?.results : undefined;
+  return Array.isArray(results) ? `${results.length} entries visible` : 'query failed';
 }
 
 type ParsedManagerPlan = z.infer<typeof ManagerPlanSchema>;
@@ -576,8 +628,15 @@ function coordinatingManager(
     return tools.turn(parts.filter(Boolean).join(' '));
   }
   const total = plan.specialists.length;
-  if (merged.size === total)
-    return reportToParent(h, tools, `DONE manager ${name}: merged ${plural(total, 'task')}`);
+  if (merged.size === total) {
+    const knowledge = knowledgeStep(h, tools, 'All tasks merged; checking shared knowledge.');
+    if (typeof knowledge !== 'string') return knowledge;
+    return reportToParent(
+      h,
+      tools,
+      `DONE manager ${name}: merged ${plural(total, 'task')}; knowledge: ${knowledge}`,
+    );
+  }
   const waiting = [...taskIds].filter(([id]) => !merged.has(id)).map(([, task]) => task);
   return endTurn(
     `Waiting for ${waiting.length} of ${plural(total, 'task')} to be done and merged: ${waiting.join(', ')}.`,
@@ -873,13 +932,53 @@ function claimStep(
   return { taskId, epoch };
 }
 
-/** The end of a coordinator task: complete_task with the commit sha, then a text that says how it went. */
+/** A knowledge tag: lower case, characters other than `a-z 0-9 . _ -` as `-`, starting with a letter or digit. */
+export function knowledgeTag(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 50);
+}
+
+/**
+ * After the commit, before complete_task: one record_discovery of the task's summary (never repeated; a
+ * failure does not stop the task). The error text when it failed, '' when it succeeded, else the turn that
+ * makes the call.
+ */
+function recordStep(
+  since: readonly ToolCall[],
+  tools: ToolUses,
+  task: Task,
+  lease: Lease,
+  sha: string,
+): ScriptedTurn | string {
+  const call = since.find((c) => c.name === 'record_discovery');
+  if (call) return succeeded(call) ? '' : oneLine(call.result?.text ?? 'no result');
+  const name = task.name?.trim() || lease.taskId;
+  const paths = [...new Set(task.files.map((f) => f.path))];
+  const subject = (task.commit.split('\n')[0] ?? '').trim();
+  tools.add('record_discovery', {
+    key: `${truncate(name, 192)}.summary`,
+    value: `${subject} — files: ${paths.join(', ')}; commit ${sha}`,
+    tags: [...new Set(['task', knowledgeTag(name) || knowledgeTag(lease.taskId) || 'task'])],
+    // The tool takes at most 50 paths.
+    paths: paths.slice(0, 50),
+  });
+  return tools.turn(`Committed ${sha}; recording what task ${lease.taskId} did.`);
+}
+
+/**
+ * The end of a coordinator task: complete_task with the commit sha, then a text that says how it went
+ * (`recordError`: why record_discovery failed, '' when it did not).
+ */
 function completeStep(
   h: History,
   since: readonly ToolCall[],
   tools: ToolUses,
   lease: Lease,
   sha: string,
+  recordError: string,
 ): ScriptedTurn {
   const { taskId, epoch } = lease;
   const call = standing(
@@ -888,9 +987,16 @@ function completeStep(
   );
   if (!call) {
     tools.add('complete_task', { task_id: taskId, epoch, result: sha });
-    return tools.turn(`Committed ${sha}; completing task ${taskId}.`);
+    return tools.turn(
+      recordError
+        ? `Recording the summary failed; completing task ${taskId} anyway.`
+        : `Summary recorded; completing task ${taskId}.`,
+    );
   }
-  if (succeeded(call)) return endTurn(`Task complete: ${taskId} ${sha}`);
+  if (succeeded(call)) {
+    const note = recordError ? `; record_discovery failed: ${recordError}` : '';
+    return endTurn(`Task complete: ${taskId} ${sha}${note}`);
+  }
   return endTurn(`COMPLETE REFUSED: ${taskId} epoch ${epoch}: ${truncate(call.result?.text ?? '', 500)}`);
 }
 
@@ -915,12 +1021,16 @@ function failStep(
   return endTurn(`FAIL REFUSED: ${taskId} epoch ${epoch}: ${truncate(call.result?.text ?? '', 500)}`);
 }
 
-/** Writes the task's files and commits them; the commit sha once committed, else the turn to take. */
+/**
+ * Writes the task's files and commits them; the commit sha once committed, else the turn to take. With
+ * `progress` (a coordinator task) the commit call goes with `report_progress {percent: 50, note}`.
+ */
 function commitStep(
   since: readonly ToolCall[],
   task: Task,
   env: Env,
   tools: ToolUses,
+  progress: boolean,
 ): ScriptedTurn | string {
   const claude = usesClaudeTools(env);
   const commit = since
@@ -944,6 +1054,7 @@ function commitStep(
     } else {
       tools.add('git_commit', { message: task.commit });
     }
+    if (progress) tools.add('report_progress', { percent: 50, note: 'files written, committing' });
     return tools.turn(`Committing: ${task.commit}`);
   }
   const sha = commit.result ? commitSha(commit.result.text) : undefined;
@@ -986,9 +1097,13 @@ function specialist(h: History, tools: ToolUses, env: Env): ScriptedTurn {
     lease = claimed;
     if (task.fail) return failStep(h, since, tools, lease, task.fail);
   }
-  const sha = commitStep(since, task, env, tools);
+  const sha = commitStep(since, task, env, tools, lease !== undefined);
   if (typeof sha !== 'string') return sha;
-  if (lease) return completeStep(h, since, tools, lease, sha);
+  if (lease) {
+    const recorded = recordStep(since, tools, task, lease, sha);
+    if (typeof recorded !== 'string') return recorded;
+    return completeStep(h, since, tools, lease, sha, recorded);
+  }
   if (!since.some((c) => c.name === 'send')) {
     tools.add('send', { to: 'parent', text: `DONE ${sha}` });
     return tools.turn(`Committed ${sha}; reporting to my parent.`);
@@ -998,8 +1113,9 @@ function specialist(h: History, tools: ToolUses, env: Env): ScriptedTurn {
 
 /**
  * Failed calls a role's scenario answers itself instead of stopping with the error: a Write that needs a Read
- * first, the read of a missing file an append starts from, refused task calls (claim, complete, fail), and
- * a coordinating manager's merge conflict.
+ * first, the read of a missing file an append starts from, refused task calls (claim, complete, fail), the
+ * knowledge tools (report_progress, record_discovery, query_knowledge: the work goes on without them), and a
+ * coordinating manager's merge conflict.
  */
 function handledByScenario(role: string, c: ToolCall, env: Env): boolean {
   const text = c.result?.text ?? '';
@@ -1007,9 +1123,10 @@ function handledByScenario(role: string, c: ToolCall, env: Env): boolean {
     return (
       (c.name === 'Write' && needsReadFirst(text)) ||
       ((c.name === 'Read' || c.name === 'read_file') && notFound(text)) ||
-      ['claim_task', 'complete_task', 'fail_task'].includes(c.name)
+      ['claim_task', 'complete_task', 'fail_task', 'report_progress', 'record_discovery'].includes(c.name)
     );
   }
+  if (c.name === 'query_knowledge') return true;
   return role === 'manager' && !spawnsDirectly(env) && c.name === 'merge_branch' && isMergeConflict(c);
 }
 

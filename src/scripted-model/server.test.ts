@@ -110,10 +110,16 @@ void describe('scripted model server with the real Anthropic SDK', () => {
     reply(merges, () => '{"merged":true,"commit":"abc","into":"run","commits":2}');
     const terminates = await turn();
     reply(terminates, () => '{"terminated":true}');
+    const query = await turn();
+    assert.deepEqual(
+      query.content.filter((b) => b.type === 'tool_use').map((u) => [u.name, u.input]),
+      [['query_knowledge', { limit: 100 }]],
+    );
+    reply(query, () => '{"results":[]}');
     const end = await turn();
     assert.equal(end.stop_reason, 'end_turn');
     const text = end.content.find((b) => b.type === 'text')?.text ?? '';
-    assert.match(text, /^ALL DONE: merged 2 managers/);
+    assert.match(text, /^ALL DONE: merged 2 managers .*; knowledge: 0 entries visible\.$/);
   });
 
   void test('a system prompt without a role gets a text reply, streamed', async () => {

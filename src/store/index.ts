@@ -26,6 +26,10 @@ export type {
   Released,
   ReservationStore,
   ReserveRequest,
+  NewKnowledge,
+  KnowledgeQuery,
+  KnowledgeHit,
+  KnowledgeStore,
 } from './types.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
 

@@ -6,6 +6,7 @@ import type {
   EventInput,
   Instance,
   InstanceState,
+  Knowledge,
   Message,
   Reservation,
   ReservationMode,
@@ -297,6 +298,51 @@ export interface ReservationStore {
   list(filter: { runId?: string; holder?: string; now: number }): Promise<Reservation[]>;
 }
 
+/** A discovery to store: everything but its version, which the store assigns. */
+export type NewKnowledge = Omit<Knowledge, 'version'>;
+
+export interface KnowledgeQuery {
+  runId: string;
+  /**
+   * Free text: any words (each matched as a term, ranked by how many and how rare), or with `syntax: 'fts'`
+   * an SQLite-FTS5-style query (phrases in quotes, AND/OR/NOT, prefix*). Omitted or empty: no text filter.
+   */
+  text?: string | undefined;
+  syntax?: 'words' | 'fts' | undefined;
+  /** Entries carrying every one of these tags. */
+  tags?: readonly string[] | undefined;
+  /** Entries anchored to a path that overlaps one of these globs (core `globsOverlap`). */
+  paths?: readonly string[] | undefined;
+  /** Only the newest version of each key (default true). */
+  latestOnly?: boolean | undefined;
+  limit: number;
+}
+
+export interface KnowledgeHit {
+  entry: Knowledge;
+  /** Text relevance (higher is better; 0 without a text query). */
+  relevance: number;
+}
+
+/**
+ * Shared knowledge: discoveries with provenance and history, and full-text search over them. Every method is
+ * atomic on its own.
+ */
+export interface KnowledgeStore {
+  /** Stores a new version of `key` in its run (version = previous + 1) and returns it. */
+  record(entry: NewKnowledge): Promise<Knowledge>;
+  /**
+   * Matching entries, best first: by text relevance when there is a text query, newer first among equals (and
+   * newest first without one). Throws INVALID_ARGUMENT with the reason for a malformed `fts` query.
+   */
+  query(q: KnowledgeQuery): Promise<KnowledgeHit[]>;
+  /** Every version of a key, oldest first. */
+  history(runId: string, key: string): Promise<Knowledge[]>;
+  /** Entries of a run (or all runs), newest first; latest version of each key unless `all`. */
+  list(filter: { runId?: string; all?: boolean; limit: number }): Promise<Knowledge[]>;
+  count(runId?: string): Promise<number>;
+}
+
 /** The append-only audit trail. */
 export interface EventLog {
   /** Appends and returns the event with its sequence number and time. */
@@ -321,6 +367,7 @@ export interface Store {
   readonly messages: MessageStore;
   readonly tasks: TaskStore;
   readonly reservations: ReservationStore;
+  readonly knowledge: KnowledgeStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
   /** Throws UNAVAILABLE when the store cannot be reached. */

@@ -10,7 +10,7 @@ import {
   type ErrorCode,
   type Logger,
 } from '../core/index.js';
-import { mcpHandler, taskView, type Caller } from '../mcp/index.js';
+import { knowledgeView, mcpHandler, taskView, type Caller } from '../mcp/index.js';
 import type { Organisation } from './organisation.js';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -288,6 +288,28 @@ export function createApp(opts: AppOptions): express.Express {
     }),
   );
   api.get(
+    '/knowledge',
+    wrap(async (req) => {
+      const q = req.query;
+      const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+      const run = str(q.run) ?? (await latestRun(org));
+      const limit = Math.min(Math.max(Number(q.limit ?? 20) || 20, 1), 100);
+      const syntax = q.syntax === 'fts' ? 'fts' : 'words';
+      const tags = str(q.tag)?.split(',');
+      const results = await org.queryKnowledge({ runId: run }, { query: str(q.q), syntax, tags, limit });
+      return { run, results: results.map(knowledgeView) };
+    }),
+  );
+  api.get(
+    '/knowledge/entries',
+    wrap(async (req) => {
+      const run = typeof req.query.run === 'string' && req.query.run !== '' ? req.query.run : undefined;
+      const limit = Math.min(Math.max(Number(req.query.limit ?? 200) || 200, 1), 10_000);
+      const entries = await org.deps.store.knowledge.list({ runId: run, all: req.query.all === '1', limit });
+      return entries.map((entry) => knowledgeView({ entry }));
+    }),
+  );
+  api.get(
     '/conflicts',
     wrap(async (req) => {
       const run = typeof req.query.run === 'string' ? req.query.run : '';
@@ -323,4 +345,16 @@ export function createApp(opts: AppOptions): express.Express {
     res.status(HTTP_STATUS[e.code]).json({ error: e.toJSON() });
   });
   return app;
+}
+
+/** The newest run's id, for commands that default to it; NOT_FOUND when there is none. */
+async function latestRun(org: Organisation): Promise<string> {
+  const runs = await org.deps.store.runs.list();
+  const newest = runs.reduce<(typeof runs)[number] | undefined>(
+    (a, r) => (!a || r.createdAt > a.createdAt ? r : a),
+    undefined,
+  );
+  if (!newest)
+    throw new TmuxClaudeError('NOT_FOUND', 'there is no run yet', { hint: 'start one with tmux-claude run' });
+  return newest.id;
 }

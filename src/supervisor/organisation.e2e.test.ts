@@ -32,6 +32,8 @@ describe('tmux-claude demo through the built CLI', () => {
       mergedCommits: number;
       wallSeconds: number;
       messages: number;
+      discoveries: number;
+      executiveReport: string | null;
     };
     h.track(dirname(summary.repo));
     assert.ok(r.stderr.includes('+ mgr-'), 'the hierarchy was printed as it grew');
@@ -62,6 +64,12 @@ describe('tmux-claude demo through the built CLI', () => {
     assert.ok(summary.mergedCommits >= specialists.length);
     assert.equal(typeof summary.wallSeconds, 'number');
     assert.ok(summary.messages >= specialists.length + managers.length);
+    // Every specialist recorded a discovery, and the executive, querying last, sees every one of them.
+    assert.equal(summary.discoveries, 4);
+    assert.match(
+      summary.executiveReport ?? '',
+      /^ALL DONE: merged 2 managers .*; knowledge: 4 entries visible\.$/,
+    );
 
     // The specialists' files are really on main, and the repo's checked-out tree follows it.
     const files = readdirSync(join(summary.repo, 'src'));

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { adapterFor } from '../agents/index.js';
 import { Bus, type Sender, type SystemTopic } from '../bus/index.js';
 import { Coordinator, tasksChanged, type TaskNotice } from '../coordinator/index.js';
+import { KnowledgeBase } from '../knowledge/index.js';
 import {
   LIVE_STATES,
   TmuxClaudeError,
@@ -77,7 +78,9 @@ export interface RunStatus {
   run: Run;
   instances: InstanceView[];
   pendingMessages: number;
-  /** Every live instance idle and nothing waiting for delivery: the run has nothing left in motion. */
+  /** Tasks created or held by live instances that are ready or claimed: work still to move. */
+  openTasks: number;
+  /** Every live instance idle, nothing waiting for delivery, no open task: the run has nothing left in motion. */
   quiescent: boolean;
 }
 
@@ -105,6 +108,7 @@ export class Organisation implements Orchestrator {
   readonly bus: Bus;
   readonly coordinator: Coordinator;
   readonly scheduler: ParallelScheduler;
+  readonly knowledge: KnowledgeBase;
   private readonly work: Work;
   private readonly delivering = new Set<string>();
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
@@ -151,6 +155,15 @@ export class Organisation implements Orchestrator {
           JSON.stringify({ task_id: task.id, title: task.title, instance: null, error, state: task.state }),
           'task.failed',
         ),
+    });
+    this.knowledge = new KnowledgeBase({
+      store: deps.store,
+      git: {
+        head: (repo, branch) => deps.git.resolve(repo, branch).catch(() => null),
+        changedSince: (repo, since, ref, globs) => deps.git.changedSince(repo, since, ref, globs),
+      },
+      emit: (e) => this.emit(e),
+      log: deps.log,
     });
     this.work = new Work({
       config: deps.config,
@@ -216,12 +229,18 @@ export class Organisation implements Orchestrator {
     const pending = await this.store.messages.pendingCounts(live.map((i) => i.id));
     const pendingMessages = [...pending.values()].reduce((a, b) => a + b, 0);
     const views = await this.views(instances);
+    // Work a live instance created or holds that can still move: ready (about to be started or claimed) or claimed.
+    const liveIds = new Set(live.map((i) => i.id));
+    const openTasks = (await this.store.tasks.list({ runId, states: ['ready', 'claimed'] })).filter(
+      (t) => liveIds.has(t.createdBy) || (t.owner !== null && liveIds.has(t.owner)),
+    ).length;
     const quiescent =
       instances.length > 0 &&
       live.every((i) => i.state === 'idle') &&
       pendingMessages === 0 &&
+      openTasks === 0 &&
       live.every((i) => !this.delivering.has(i.id));
-    return { run, instances: views, pendingMessages, quiescent };
+    return { run, instances: views, pendingMessages, openTasks, quiescent };
   }
 
   // ---- Orchestrator -----------------------------------------------------------------------------
@@ -366,6 +385,51 @@ export class Organisation implements Orchestrator {
     return this.work.executeParallel(caller, req);
   }
 
+  // ---- knowledge and progress ------------------------------------------------------------------
+
+  async recordDiscovery(
+    caller: Caller,
+    input: { key: string; value: string; tags?: readonly string[]; paths?: readonly string[] },
+  ) {
+    const held = await this.store.tasks.list({ owner: caller.id, states: ['claimed'] });
+    const inst = await this.mustGet(caller.id);
+    const spawnedFor = inst.taskId ? await this.store.tasks.get(inst.taskId) : null;
+    return this.knowledge.record(
+      {
+        id: caller.id,
+        runId: caller.runId,
+        branch: caller.branch,
+        taskId: held[0]?.id ?? spawnedFor?.id ?? null,
+      },
+      input,
+    );
+  }
+
+  queryKnowledge(
+    caller: Pick<Caller, 'runId'>,
+    q: {
+      query?: string | undefined;
+      syntax?: 'words' | 'fts' | undefined;
+      tags?: readonly string[] | undefined;
+      paths?: readonly string[] | undefined;
+      limit?: number | undefined;
+    },
+  ) {
+    return this.knowledge.query(caller.runId, { ...q, text: q.query });
+  }
+
+  async reportProgress(caller: Caller, p: { percent?: number | undefined; note?: string | undefined }) {
+    if (p.percent === undefined && (p.note ?? '').trim() === '') {
+      throw new TmuxClaudeError('INVALID_ARGUMENT', 'pass percent, note, or both');
+    }
+    await this.recordProgress(
+      caller.id,
+      { percent: p.percent === undefined ? null : Math.round(p.percent), note: p.note?.trim() || null },
+      'report_progress',
+    );
+    return (await this.mustGet(caller.id)).progress;
+  }
+
   /** Tasks of a run (or every run) for the admin API and `tmux-claude tasks`. */
   tasksOf(runId?: string): Promise<Task[]> {
     return this.coordinator.listTasks(runId ? { runId } : {});
@@ -461,9 +525,20 @@ export class Organisation implements Orchestrator {
       .map((i) => (i.state === 'terminated' && !i.error ? 100 : i.progress?.percent))
       .filter((p): p is number => typeof p === 'number');
     const percent = figures.length ? Math.round(figures.reduce((a, b) => a + b, 0) / figures.length) : null;
+    const creators = new Set(all.map((i) => i.id));
+    const tasks = (await this.store.tasks.list({ runId: root.runId })).filter((t) =>
+      creators.has(t.createdBy),
+    );
+    const taskStates: ProgressReport['tasks']['byState'] = {};
+    for (const t of tasks) taskStates[t.state] = (taskStates[t.state] ?? 0) + 1;
     return {
       root: root.id,
       total: all.length,
+      tasks: {
+        total: tasks.length,
+        merged: tasks.filter((t) => t.mergedAt !== null).length,
+        byState: taskStates,
+      },
       percent,
       byState,
       instances: await this.views(all),
@@ -842,6 +917,7 @@ export class Organisation implements Orchestrator {
         branch: inst.branch,
         worktree: inst.worktree,
         runGoal: run.goal,
+        briefing: await this.briefingFor(inst, parent, run, resume),
       }),
     );
     const spec = await adapterFor(inst.agent).prepare({
@@ -863,6 +939,40 @@ export class Organisation implements Orchestrator {
     });
     await this.store.instances.update(inst.id, { pid: info.pid });
     return info.pid;
+  }
+
+  /**
+   * What the organisation already knows and did that bears on an instance's work (see KnowledgeBase.briefing).
+   * A failure leaves the briefing out rather than failing the spawn.
+   */
+  private async briefingFor(
+    inst: Instance,
+    parent: Instance | null,
+    run: Run,
+    resume: boolean,
+  ): Promise<string | undefined> {
+    try {
+      const area = parent
+        ? [parent, ...(await descendants(this.store, parent.id))]
+        : await this.store.instances.list({ runId: run.id });
+      const task = inst.taskId ? await this.store.tasks.get(inst.taskId) : null;
+      const takingOver = task !== null && (resume || task.attempts > 0) && task.state !== 'done';
+      const text = await this.knowledge.briefing({
+        runId: run.id,
+        parentGoal: parent?.task ?? run.goal,
+        creators: area.map((i) => i.id),
+        taskText: [task?.title, inst.task].filter(Boolean).join('\n'),
+        files: task?.files ?? [],
+        reservations: (await this.coordinator.listReservations({ runId: run.id })).filter(
+          (r) => r.holder !== inst.id,
+        ),
+        previous: takingOver ? { task, errors: task.error ? [task.error] : [] } : undefined,
+      });
+      return text || undefined;
+    } catch (err) {
+      this.deps.log.warn({ err, instance: inst.id }, 'briefing failed; starting without one');
+      return undefined;
+    }
   }
 
   /** Waits for the ready hook; on failure the error carries the pane's last lines. */

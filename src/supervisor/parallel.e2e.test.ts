@@ -107,6 +107,13 @@ describe('execute_parallel with light-runtime specialists', () => {
         assert.equal(text.split(a.line).length - 1, 1, `${path} holds "${a.line}" once`);
       }
     }
+    // Every specialist's discovery is visible to the manager, which queried after the last merge.
+    assert.equal(log.filter((e) => e.kind === 'knowledge.recorded').length, 40);
+    const reports = await api<Array<{ from: string; body: string }>>(h, 'GET', `/messages?run=${runId}`);
+    assert.ok(
+      reports.some((m) => /^DONE manager .*: merged 40 tasks; knowledge: 40 entries visible$/.test(m.body)),
+      'the manager saw all 40 discoveries',
+    );
     const share = overlapping.length / plan.specialists.length;
     t.diagnostic(
       `${overlapping.length}/${plan.specialists.length} tasks (${(share * 100).toFixed(1)} %) had overlapping file ` +

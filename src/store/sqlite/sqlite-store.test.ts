@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { TmuxClaudeError } from '../../core/index.js';
+import { runKnowledgeStoreContract } from '../testing/knowledge-contract.js';
 import { runStoreContract, type StoreHarness } from '../testing/store-contract.js';
 import { runTaskStoreContract } from '../testing/task-contract.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -19,6 +20,7 @@ function sqliteHarness(): StoreHarness {
 
 runStoreContract('sqlite', sqliteHarness);
 runTaskStoreContract('sqlite', sqliteHarness);
+runKnowledgeStoreContract('sqlite', sqliteHarness);
 
 describe('sqlite store specifics', () => {
   it('keeps data across reopen (a restarted supervisor sees everything)', async () => {

@@ -21,6 +21,7 @@ import type {
   InstanceFilter,
   InstancePatch,
   InstanceStore,
+  KnowledgeStore,
   MessageStore,
   MetaStore,
   NewMessage,
@@ -29,6 +30,7 @@ import type {
   Store,
   TaskStore,
 } from '../types.js';
+import { makeKnowledgeStore } from './sqlite-knowledge.js';
 import { makeTaskStores } from './sqlite-tasks.js';
 
 const SCHEMA = `
@@ -100,6 +102,30 @@ CREATE INDEX IF NOT EXISTS reservations_expiry ON reservations(expires_at);
 CREATE INDEX IF NOT EXISTS reservations_task ON reservations(task_id) WHERE task_id IS NOT NULL;
 -- One explicit reservation per holder and pattern (reserving it again renews it); task ones go with their task.
 CREATE UNIQUE INDEX IF NOT EXISTS reservations_explicit ON reservations(holder, pattern) WHERE task_id IS NULL;
+-- One row per version of a key. Append-only but for latest, which marks the newest version of each key so
+-- that latest-only reads need no MAX per key. seq is the full-text rowid: an INTEGER PRIMARY KEY, which VACUUM
+-- keeps (an implicit rowid may change).
+CREATE TABLE IF NOT EXISTS knowledge (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL, key TEXT NOT NULL,
+  value TEXT NOT NULL, tags TEXT NOT NULL, paths TEXT NOT NULL, recorded_by TEXT NOT NULL, task_id TEXT,
+  commit_sha TEXT, branch TEXT, version INTEGER NOT NULL, latest INTEGER NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS knowledge_version ON knowledge(run_id, key, version);
+CREATE INDEX IF NOT EXISTS knowledge_run ON knowledge(run_id, created_at);
+CREATE INDEX IF NOT EXISTS knowledge_latest ON knowledge(run_id, created_at) WHERE latest = 1;
+-- Full text over the key, the value and the tags and paths JSON, stored once (external content).
+-- Tokenizer: unicode61 splits at every character that is not a letter or digit, so src/auth.ts,
+-- module.auth.session and auth_token all contain the token "auth" (a search for "auth" finds each),
+-- and an identifier searched whole, "auth_token", is the phrase of its tokens, which still finds it. porter
+-- stems English words so that "retry" finds "retries"; remove_diacritics 2 lets "cafe" find "café".
+CREATE VIRTUAL TABLE IF NOT EXISTS knowledge_fts USING fts5(key, value, tags, paths, content='knowledge',
+  content_rowid='seq', tokenize='porter unicode61 remove_diacritics 2');
+-- Indexed by the inserting statement, so in its transaction. The indexed columns are never updated and rows
+-- never deleted, so inserts are the only change to mirror.
+CREATE TRIGGER IF NOT EXISTS knowledge_fts_insert AFTER INSERT ON knowledge BEGIN
+  INSERT INTO knowledge_fts (rowid, key, value, tags, paths)
+    VALUES (new.seq, new.key, new.value, new.tags, new.paths);
+END;
 `;
 
 /** A result row as better-sqlite3 returns it. */
@@ -239,7 +265,7 @@ export function placeholders(n: number): string {
 
 /** A WHERE clause from optional column filters: `=` for a value, `IN` for a list (an empty list matches nothing). */
 export function whereClause(
-  filters: Array<[column: string, value: string | readonly string[] | undefined]>,
+  filters: Array<[column: string, value: string | number | readonly string[] | undefined]>,
 ): {
   sql: string;
   values: unknown[];
@@ -248,7 +274,7 @@ export function whereClause(
   const values: unknown[] = [];
   for (const [column, value] of filters) {
     if (value === undefined) continue;
-    if (typeof value === 'string') {
+    if (typeof value === 'string' || typeof value === 'number') {
       parts.push(`${column} = ?`);
       values.push(value);
     } else {
@@ -270,6 +296,7 @@ export class SqliteStore implements Store {
   readonly messages: MessageStore;
   readonly tasks: TaskStore;
   readonly reservations: ReservationStore;
+  readonly knowledge: KnowledgeStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
   private readonly db: Database.Database;
@@ -294,6 +321,7 @@ export class SqliteStore implements Store {
     const taskStores = makeTaskStores(this.db);
     this.tasks = taskStores.tasks;
     this.reservations = taskStores.reservations;
+    this.knowledge = makeKnowledgeStore(this.db);
     this.events = this.makeEvents();
     this.meta = this.makeMeta();
   }
