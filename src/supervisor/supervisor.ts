@@ -10,6 +10,7 @@ import { acquireSupervisorLock, removeSupervisorInfo, writeSupervisorInfo } from
 
 /** Sweep interval: a safety net behind tmux's pane-died hook, which can be lost (see the tmux driver). */
 const SWEEP_MS = 3_000;
+const REAP_NUDGE_MS = 200;
 
 export interface SupervisorOptions {
   config: Config;
@@ -29,6 +30,7 @@ export class Supervisor {
   org: Organisation | undefined;
   private server: Server | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private stopReaping: (() => void) | undefined;
   private releaseLock: (() => void) | undefined;
   private store: Store | undefined;
   private port = 0;
@@ -114,6 +116,8 @@ export class Supervisor {
         .catch((err: unknown) => log.warn({ err }, 'sweep failed'));
     }, SWEEP_MS);
     this.sweepTimer.unref();
+    // A killed agent's pane is often reaped late by tmux (see TmuxDriver.keepReaping): detection in < 1 s.
+    this.stopReaping = tmux.keepReaping(REAP_NUDGE_MS);
     writeSupervisorInfo(this.paths, {
       pid: process.pid,
       port: this.port,
@@ -134,6 +138,7 @@ export class Supervisor {
 
   private async doStop(opts: { stopInstances: boolean }): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.stopReaping?.();
     const org = this.org;
     org?.scheduler.stop();
     org?.coordinator.close();

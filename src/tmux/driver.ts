@@ -157,6 +157,8 @@ export class TmuxDriver {
    * failed write.
    */
   private readonly paneIds = new Map<string, string>();
+  /** The server's pid as last seen in a session listing (for {@link keepReaping}). */
+  private serverPid: number | null = null;
 
   constructor(opts: TmuxDriverOptions) {
     if (!opts.socketName) throw new TmuxClaudeError('INVALID_ARGUMENT', 'tmux socket name must not be empty');
@@ -261,7 +263,9 @@ export class TmuxDriver {
         details: { stdout },
       });
     }
-    const info = parseSessionLine(line).info;
+    const parsed = parseSessionLine(line);
+    this.serverPid = parsed.serverPid;
+    const info = parsed.info;
     this.paneIds.set(paneTarget(opts.name), info.paneId);
     return info;
   }
@@ -294,6 +298,7 @@ export class TmuxDriver {
       .split('\n')
       .filter((l) => l !== '')
       .map(parseSessionLine);
+    this.serverPid = rows[0]?.serverPid ?? this.serverPid;
     const stuck = rows.find((r) => r.unreaped);
     // Such a pane is reported alive; the nudge lets tmux reap it, which then fires pane-died.
     if (stuck) this.nudge(stuck.serverPid);
@@ -395,6 +400,7 @@ export class TmuxDriver {
 
   /** Kills the server and every session on it, and removes its socket file; no error if it is not running. */
   async killServer(): Promise<void> {
+    this.serverPid = null;
     this.paneIds.clear();
     let stdout: string;
     try {
@@ -409,6 +415,17 @@ export class TmuxDriver {
       const st = await stat(socketPath).catch(() => undefined);
       if (st?.isSocket()) await unlink(socketPath).catch(() => undefined);
     }
+  }
+
+  /**
+   * Sends the server a spare SIGCHLD every `intervalMs` (see {@link nudge}), so a pane whose exit tmux failed
+   * to collect is reaped — and its pane-died hook fires — within that time rather than at the next sweep. One
+   * signal, no process; returns the function that stops it.
+   */
+  keepReaping(intervalMs: number): () => void {
+    const timer = setInterval(() => this.nudge(this.serverPid), intervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**
