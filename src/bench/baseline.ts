@@ -8,8 +8,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TmuxDriver } from '../tmux/index.js';
 import type { Cleanup } from './cleanup.js';
+import { whenReaped } from './proc.js';
 
 /** POSTs its second argument to its first and exits. */
 const ONE_SHOT = `fetch(process.argv[1],{method:'POST',body:process.argv[2]}).finally(()=>process.exit(0))`;
@@ -36,11 +38,40 @@ export interface RoundsResult {
   wallMs: number;
 }
 
+export interface PaneDiedTrial {
+  /** From kill -9 of the pane's process until the pane-died hook's POST arrived, in ms. */
+  ms: number;
+  /** From the kill until tmux had reaped the process (its /proc entry gone), in ms. */
+  reapedMs: number;
+  /** The hook had not come after 2 s and tmux was nudged to reap (see the tmux driver). */
+  nudged: boolean;
+}
+
+/** After this long without the hook, the trial asks tmux to reap (list-sessions nudges a stuck server). */
+const PANE_DIED_NUDGE_MS = 2_000;
+
+/**
+ * The supervisor's pane-died hook command (src/supervisor/supervisor.ts), with the dead pane's session
+ * name as the body so the lab can tell the trials apart: a `node -e` that POSTs once, started by tmux's
+ * `run-shell -b` through /bin/sh.
+ */
+function paneDiedHook(url: string): string {
+  const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+  return [
+    quote(process.execPath),
+    '-e',
+    quote('fetch(process.argv[1],{method:"POST",body:process.argv[2]}).catch(()=>{})'),
+    quote(url),
+    quote('died #{session_name}'),
+  ].join(' ');
+}
+
 export class TmuxBaseline {
   readonly socket = `tc-bench-base-${randomUUID().slice(0, 8)}`;
   private readonly tmux = new TmuxDriver({ socketName: this.socket, timeoutMs: 30_000 });
   private readonly waiters = new Map<string, (at: number) => void>();
   private seq = 0;
+  private hookSet: Promise<void> | undefined;
 
   private readonly server: Server = createServer((req, res) => {
     const parts: Buffer[] = [];
@@ -129,6 +160,38 @@ export class TmuxBaseline {
       }),
     );
     return { latenciesMs, wallMs: performance.now() - t0 };
+  }
+
+  /**
+   * One bare death notice: a new session runs `sleep 1000`, `headStartMs` later the sleep is killed with
+   * SIGKILL, and the time runs until tmux's pane-died hook — the same `node -e` POST the supervisor installs —
+   * reaches the lab's HTTP server; the moment tmux reaped the sleep is recorded on the way. The first call sets
+   * the hook on the lab's server for good (the lab's other panes only die at the end; their POSTs are ignored).
+   */
+  async paneDied(headStartMs: number): Promise<PaneDiedTrial> {
+    this.hookSet ??= this.tmux.setPaneDiedHook(paneDiedHook(this.url));
+    await this.hookSet;
+    const name = `died-${this.seq++}`;
+    const { pid } = await this.tmux.newSession({ name, cwd: tmpdir(), command: ['sleep', '1000'] });
+    try {
+      if (!pid) throw new Error(`baseline: tmux reported no pid for ${name}`);
+      await sleep(headStartMs);
+      const arrived = this.expect(`died ${name}`);
+      const t0 = performance.now();
+      process.kill(pid, 'SIGKILL');
+      const reaped = whenReaped(pid);
+      let nudged = false;
+      const nudge = setTimeout(() => {
+        nudged = true;
+        void this.tmux.listSessions().catch(() => undefined);
+      }, PANE_DIED_NUDGE_MS);
+      const at = await arrived.finally(() => clearTimeout(nudge));
+      const reapedAt = await reaped;
+      if (reapedAt === null) throw new Error(`baseline: tmux did not reap the sleep of ${name}`);
+      return { ms: at - t0, reapedMs: reapedAt - t0, nudged };
+    } finally {
+      await this.tmux.killSession(name);
+    }
   }
 
   tmuxServerPid(): number | null {

@@ -53,6 +53,26 @@ export function resultText(r: Awaited<ReturnType<Client['callTool']>>): string {
   return (r.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
 }
 
+/** Calls a tool and parses its JSON answer; a tool error is thrown with the tool's text. */
+export async function callTool<T>(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+  timeoutMs = 60_000,
+): Promise<T> {
+  const r = await client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs });
+  if (r.isError) throw new Error(`${name} failed: ${resultText(r)}`);
+  return JSON.parse(resultText(r)) as T;
+}
+
+/**
+ * A prompt with the scripted model's slow-model knob: the agent's turn (and every later turn of its
+ * conversation) lasts `ms`, so it stays busy and the supervisor pastes nothing into its pane meanwhile.
+ */
+function busyPrompt(ms: number): string {
+  return `Benchmark: stay busy while the benchmark measures.\n\`\`\`scripted {"delayMs": ${ms}}\`\`\``;
+}
+
 /** The instance's bearer token, from its tmux session's environment (where the supervisor put it). */
 function tokenOf(socket: string, tmuxSession: string): string {
   const env = tmux(socket, ['show-environment', '-t', `=${tmuxSession}`, 'TMUX_CLAUDE_TOKEN']);
@@ -81,6 +101,7 @@ export class BenchOrg {
     readonly runId: string,
     readonly executive: SpawnResult,
     private readonly mcp: Client,
+    private readonly progress: (line: string) => void,
   ) {}
 
   get supervisorPid(): number {
@@ -167,7 +188,7 @@ export class BenchOrg {
     const token = tokenOf(paths.tmuxSocket, executive.tmuxSession);
     const mcp = await mcpClient(api.info.url, token, 'tmux-claude-bench');
     cleanup.add('close the MCP client', () => mcp.close());
-    return new BenchOrg(root, paths, api, model, run.id, executive, mcp);
+    return new BenchOrg(root, paths, api, model, run.id, executive, mcp, progress);
   }
 
   /** Spawns a specialist as the Executive; resolves when the instance is ready. */
@@ -180,6 +201,28 @@ export class BenchOrg {
     if (r.isError) throw new Error(`spawn ${name} failed: ${resultText(r)}`);
     const res = JSON.parse(resultText(r)) as SpawnResult;
     return { id: res.id, tmuxSession: res.tmuxSession, ms };
+  }
+
+  /**
+   * Spawns the named specialists, five at a time; the ones that came up, by name. A failed spawn is reported
+   * on the progress line (prefixed with `label`) and left out.
+   */
+  async spawnSpecialists(names: readonly string[], label: string): Promise<Map<string, Spawned>> {
+    const out = new Map<string, Spawned>();
+    for (let i = 0; i < names.length; i += 5) {
+      const group = names.slice(i, i + 5);
+      const settled = await Promise.allSettled(group.map((n) => this.spawnSpecialist(n)));
+      settled.forEach((s, j) => {
+        if (s.status === 'fulfilled') out.set(group[j]!, s.value);
+        else this.progress(`${label}: spawn ${group[j]} failed: ${String(s.reason).split('\n')[0]}`);
+      });
+    }
+    return out;
+  }
+
+  /** Calls a tool as the Executive and parses its JSON answer. */
+  asExecutive<T>(name: string, args: Record<string, unknown> = {}, timeoutMs?: number): Promise<T> {
+    return callTool<T>(this.mcp, name, args, timeoutMs);
   }
 
   /**
@@ -201,6 +244,32 @@ export class BenchOrg {
 
   instances(): Promise<InstanceView[]> {
     return this.api.request<InstanceView[]>('GET', '/instances');
+  }
+
+  async stateOf(id: string): Promise<string | undefined> {
+    return (await this.instances()).find((i) => i.id === id)?.state;
+  }
+
+  /** Polls `GET /api/instances` until the instance's state satisfies `want`. */
+  async waitState(id: string, want: (s: string | undefined) => boolean, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!want(await this.stateOf(id))) {
+      if (Date.now() > deadline) {
+        throw new Error(`${id} did not reach the expected state within ${timeoutMs / 1000} s`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /**
+   * Puts an idle instance's agent into one long turn (see {@link busyPrompt}); resolves once it is busy.
+   * Its mail then waits in the store instead of being pasted into its pane. The knob holds for the rest of
+   * the conversation: every later turn of that agent is as slow.
+   */
+  async keepBusy(id: string, ms: number): Promise<void> {
+    await this.waitState(id, (s) => s === 'idle');
+    await this.api.request('POST', `/instances/${id}/send`, { text: busyPrompt(ms), timeoutS: 60 });
+    await this.waitState(id, (s) => s === 'busy');
   }
 
   /** Waits until every listed instance is idle (its last turn is over). */

@@ -20,16 +20,29 @@ export interface InsertLoop {
 }
 
 /**
- * Inserts one message-sized row per IMMEDIATE transaction into a fresh SQLite file for `durationMs`, with the
- * store's settings (WAL, synchronous = NORMAL), after a short warm-up. Synchronous: this process does
- * nothing else meanwhile.
+ * Runs `fn` on a better-sqlite3 connection to a fresh file configured like the store (WAL, synchronous =
+ * NORMAL), then closes it and removes the file.
  */
-export function bareSqliteInserts(durationMs: number, bodyBytes: number): InsertLoop {
+export function withBareSqlite<T>(fn: (db: Database.Database) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'tc-bench-sqlite-'));
   const db = new Database(join(dir, 'bare.db'));
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    return fn(db);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Inserts one message-sized row per IMMEDIATE transaction into a fresh SQLite file for `durationMs`, with the
+ * store's settings (WAL, synchronous = NORMAL), after a short warm-up. Synchronous: this process does
+ * nothing else meanwhile.
+ */
+export function bareSqliteInserts(durationMs: number, bodyBytes: number): InsertLoop {
+  return withBareSqlite((db) => {
     db.exec(`CREATE TABLE rows (id TEXT PRIMARY KEY, sender TEXT NOT NULL, body TEXT NOT NULL,
       created_at INTEGER NOT NULL)`);
     const insert = db.prepare('INSERT INTO rows (id, sender, body, created_at) VALUES (?, ?, ?, ?)');
@@ -54,10 +67,7 @@ export function bareSqliteInserts(durationMs: number, bodyBytes: number): Insert
       rows: latenciesMs.length,
       rowsPerSecond: latenciesMs.length / ((now - t0) / 1000),
     };
-  } finally {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** A GET parks until the next POST, which answers every parked GET with its body. */

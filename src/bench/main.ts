@@ -14,8 +14,8 @@ import type { BenchResults } from './types.js';
 const USAGE = `usage: npm run bench [-- [--quick] [--json] [--profile] [--out FILE]]
   --quick     a short run (< 2 min): fewer samples, 10 instances instead of 10/25/50
   --json      print the results as one JSON object on stdout (npm run -s keeps npm's banner off stdout)
-  --profile   profile the supervisor (V8 sampling profiler) during the message load and the bus
-              load; report where time goes
+  --profile   profile the supervisor (V8 sampling profiler) during the message load, the bus load
+              and the claim load; report where time goes
   --out FILE  write the report there instead of BENCHMARKS.md at the repository root`;
 
 interface Flags {

@@ -1,6 +1,6 @@
 /** Linux /proc readings: CPU time, resident memory and process trees of other processes. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 let clockTicks: number | undefined;
 
@@ -101,6 +101,24 @@ export function processesWithEnv(name: string, value: string): number[] {
     }
   }
   return pids;
+}
+
+/**
+ * Resolves with `performance.now()` once `pid` is gone from /proc, polling every `intervalMs`: for a process
+ * that was killed, the moment its parent reaped it (a zombie keeps its entry until then). Null after
+ * `timeoutMs`. Reading /proc costs microseconds, so watching does not slow what is being timed.
+ */
+export function whenReaped(pid: number, timeoutMs = 60_000, intervalMs = 2): Promise<number | null> {
+  const deadline = performance.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const now = performance.now();
+      if (!existsSync(`/proc/${pid}`)) resolve(now);
+      else if (now > deadline) resolve(null);
+      else setTimeout(check, intervalMs);
+    };
+    check();
+  });
 }
 
 /** CPU and memory of a set of processes over a window, in sub-intervals. */

@@ -21,7 +21,8 @@ export function formatValue(v: number | null, unit: Unit): string {
 
 function formatRatio(r: number | null): string {
   if (r === null) return 'n/a';
-  return `${r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+  // Two significant digits below 0.1 (a rate far under its floor would otherwise read 0.00×).
+  return `${r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r >= 0.1 || r === 0 ? r.toFixed(2) : r.toPrecision(2)}×`;
 }
 
 function cell(s: string): string {
@@ -94,7 +95,8 @@ export function renderReport(r: BenchResults): string {
     'so a change in a ratio is a change in tmux-claude, not in the weather.',
     '',
     '`npm run bench -- --quick` is a short run (fewer samples, 10 instances); `--json` prints the results on',
-    'stdout; `--profile` adds V8 CPU profiles of the supervisor during the message load and the bus load.',
+    'stdout; `--profile` adds V8 CPU profiles of the supervisor during the message load, the bus load and the',
+    'claim load.',
     '',
     '## Run',
     '',

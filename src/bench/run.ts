@@ -17,13 +17,15 @@ import {
 import type { BenchContext } from './figures/context.js';
 import { demoFigure } from './figures/demo.js';
 import { busFigure, type BusPlan } from './figures/bus.js';
+import { coordinatorFigure, type CoordinatorPlan } from './figures/coordinator.js';
 import { bareNodeRss, idleFigure, measureIdle, type IdleSample } from './figures/idle-footprint.js';
+import { knowledgeFigure, type KnowledgePlan } from './figures/knowledge.js';
 import { messageLoad, type LoadResult } from './figures/message-load.js';
 import { perInstance } from './figures/per-instance.js';
 import { spawnLatency } from './figures/spawn-latency.js';
 import { SupervisorProfiler } from './profiling.js';
 import { median, quantile } from './stats.js';
-import { MB, type BenchResults, type TargetCheck } from './types.js';
+import { MB, type BenchResults, type Figure, type TargetCheck } from './types.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -40,6 +42,8 @@ interface Plan {
   rounds: number;
   demoRuns: number;
   bus: BusPlan;
+  coordinator: CoordinatorPlan;
+  knowledge: KnowledgePlan;
 }
 
 const FULL: Plan = {
@@ -49,6 +53,15 @@ const FULL: Plan = {
   rounds: 8,
   demoRuns: 3,
   bus: { visibleSamples: 300, deliverySamples: 100, senders: 8, loadSeconds: 10, insertLoopMs: 2_000 },
+  coordinator: {
+    workers: 8,
+    tasks: 1_000,
+    storeClients: 50,
+    storeTasks: 1_000,
+    storeRounds: 10,
+    handOvers: 20,
+  },
+  knowledge: { entries: 100_000, timedRecords: 5_000, queries: 500 },
 };
 const QUICK: Plan = {
   sequentialSpawns: 5,
@@ -57,6 +70,8 @@ const QUICK: Plan = {
   rounds: 10,
   demoRuns: 1,
   bus: { visibleSamples: 50, deliverySamples: 10, senders: 8, loadSeconds: 3, insertLoopMs: 1_000 },
+  coordinator: { workers: 8, tasks: 200, storeClients: 50, storeTasks: 1_000, storeRounds: 3, handOvers: 5 },
+  knowledge: { entries: 10_000, timedRecords: 2_000, queries: 100 },
 };
 
 /** The instance count issue #10's supervisor targets are stated for. */
@@ -112,9 +127,51 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
     profileDir = dir;
     cleanup.add(`remove ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
   }
+  const profiles: ProfileSummary[] = [];
+  const results = (figures: Figure[], targetChecks: TargetCheck[]): BenchResults => ({
+    quick: opts.quick,
+    command: opts.command,
+    startedAt: startedAt.toISOString(),
+    durationS: (performance.now() - t0) / 1000,
+    machine,
+    figures,
+    targets: targetChecks,
+    profiles,
+  });
+  const only = process.env.TMUX_CLAUDE_BENCH_ONLY;
+  // In process and before the org starts, so that nothing else competes for the CPU. Undocumented, for work on
+  // one figure: TMUX_CLAUDE_BENCH_ONLY=knowledge runs figure 9 alone.
+  const fig9 = only === 'coordinator' ? undefined : await knowledgeFigure(plan.knowledge, progress, cleanup);
+  if (fig9 && only === 'knowledge') return results([fig9.figure], []);
   const org = await BenchOrg.start({ cleanup, progress, profileDir });
   const lab = await TmuxBaseline.start(cleanup);
   const ctx: BenchContext = { org, lab, progress };
+  const profiler = profileDir ? new SupervisorProfiler(org.supervisorPid, profileDir) : undefined;
+  /** Profiles a window of the supervisor's work (with --profile), keeping the raw .cpuprofile. */
+  const profiled = (
+    window: string,
+  ): { around?: { before: () => Promise<void>; after: () => Promise<void> } } =>
+    profiler
+      ? {
+          around: {
+            before: () => profiler.start(),
+            after: async () => {
+              const { file, summary } = await profiler.stop(window);
+              const kept = join(tmpdir(), `tmux-claude-bench-supervisor-${Date.now()}.cpuprofile`);
+              copyFileSync(file, kept);
+              progress(`supervisor profile of ${window} kept at ${kept}`);
+              profiles.push(summary);
+            },
+          },
+        }
+      : {};
+  const coordinator = (): ReturnType<typeof coordinatorFigure> =>
+    coordinatorFigure(ctx, {
+      ...plan.coordinator,
+      ...profiled(`the claim load (${plan.coordinator.workers} MCP clients)`),
+    });
+  // Undocumented, for work on one figure: TMUX_CLAUDE_BENCH_ONLY=coordinator runs figure 8 alone.
+  if (only === 'coordinator') return results([(await coordinator()).figure], []);
 
   const idle: IdleSample[] = [await measureIdle(ctx, 0, plan.idleWindowMs)];
   const bareRss = await bareNodeRss();
@@ -137,26 +194,6 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
   const readers = await lab.startReaders(live.length);
   const fig5 = await perInstance(ctx, live, readers);
 
-  const profiles: ProfileSummary[] = [];
-  const profiler = profileDir ? new SupervisorProfiler(org.supervisorPid, profileDir) : undefined;
-  /** Profiles a window of the supervisor's work (with --profile), keeping the raw .cpuprofile. */
-  const profiled = (
-    window: string,
-  ): { around?: { before: () => Promise<void>; after: () => Promise<void> } } =>
-    profiler
-      ? {
-          around: {
-            before: () => profiler.start(),
-            after: async () => {
-              const { file, summary } = await profiler.stop(window);
-              const kept = join(tmpdir(), `tmux-claude-bench-supervisor-${Date.now()}.cpuprofile`);
-              copyFileSync(file, kept);
-              progress(`supervisor profile of ${window} kept at ${kept}`);
-              profiles.push(summary);
-            },
-          },
-        }
-      : {};
   const load = await messageLoad(ctx, {
     ids: live.map((s) => s.id),
     rounds: plan.rounds,
@@ -176,13 +213,11 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
 
   const demo = await demoFigure(ctx, plan.demoRuns, median(fig1.baselineMs));
 
-  return {
-    quick: opts.quick,
-    command: opts.command,
-    startedAt: startedAt.toISOString(),
-    durationS: (performance.now() - t0) / 1000,
-    machine,
-    figures: [
+  // Last: it leaves the Executive's agent in a long turn (see figures/coordinator.ts).
+  const fig8 = await coordinator();
+
+  return results(
+    [
       fig1.figure,
       concurrentSpawnFigure(batches),
       idleFigure(idle, bareRss),
@@ -190,8 +225,9 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
       fig5.figure,
       demo.figure,
       bus.figure,
+      fig8.figure,
+      ...(fig9 ? [fig9.figure] : []),
     ],
-    targets: targets(fig1.samplesMs, live.length, load, fig5.maxExtraProcesses),
-    profiles,
-  };
+    targets(fig1.samplesMs, live.length, load, fig5.maxExtraProcesses),
+  );
 }

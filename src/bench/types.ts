@@ -3,7 +3,7 @@ import type { Machine } from './environment.js';
 import type { ProfileSummary } from './cpu-profile.js';
 import { ratio, summarize } from './stats.js';
 
-export type Unit = 'ms' | 's' | '%' | 'MB' | 'msg/s' | 'rows/s' | 'count';
+export type Unit = 'ms' | 's' | '%' | 'MB' | 'msg/s' | 'rows/s' | 'claims/s' | 'count';
 
 /** One measured quantity with its in-run baseline. */
 export interface Row {

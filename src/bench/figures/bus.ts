@@ -5,7 +5,7 @@
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { AuditEvent } from '../../core/index.js';
-import { resultText, type Spawned } from '../bench-org.js';
+import { callTool as call } from '../bench-org.js';
 import { bareSqliteInserts, httpHandOff } from '../bus-baseline.js';
 import { ProcessSampler } from '../proc.js';
 import { median, quantile } from '../stats.js';
@@ -37,11 +37,8 @@ export interface BusResult {
 
 /** How long the receiver's wait_for_messages (or GET) is parked before the send starts. */
 const HEAD_START_MS = 25;
-/** A slow-model knob for the sink's conversation: its agent stays inside one turn (busy) meanwhile. */
+/** How long the sink's agent stays inside one turn (busy) while the bus is measured. */
 const SINK_BUSY_MS = 240_000;
-const SINK_BUSY_PROMPT =
-  'Benchmark: stay busy while the message bus is measured.\n' +
-  `\`\`\`scripted {"delayMs": ${SINK_BUSY_MS}}\`\`\``;
 
 interface SendView {
   message_id: string;
@@ -53,41 +50,9 @@ interface WaitView {
   timed_out: boolean;
 }
 
-async function call<T>(client: Client, name: string, args: Record<string, unknown>, timeoutMs = 60_000) {
-  const r = await client.callTool({ name, arguments: args }, undefined, { timeout: timeoutMs });
-  if (r.isError) throw new Error(`${name} failed: ${resultText(r)}`);
-  return JSON.parse(resultText(r)) as T;
-}
-
 /** A message body of a realistic size (a short instruction between agents: ~200 bytes). */
 function body(kind: string, i: number): string {
   return `${kind} ${i}: `.padEnd(200, 'lorem ipsum dolor sit amet ');
-}
-
-/** Spawns the named specialists, five at a time; the ones that came up, by name. */
-async function spawnAll(ctx: BenchContext, names: readonly string[]): Promise<Map<string, Spawned>> {
-  const out = new Map<string, Spawned>();
-  for (let i = 0; i < names.length; i += 5) {
-    const group = names.slice(i, i + 5);
-    const settled = await Promise.allSettled(group.map((n) => ctx.org.spawnSpecialist(n)));
-    settled.forEach((s, j) => {
-      if (s.status === 'fulfilled') out.set(group[j]!, s.value);
-      else ctx.progress(`fig 7: spawn ${group[j]} failed: ${String(s.reason).split('\n')[0]}`);
-    });
-  }
-  return out;
-}
-
-async function stateOf(ctx: BenchContext, id: string): Promise<string | undefined> {
-  return (await ctx.org.instances()).find((i) => i.id === id)?.state;
-}
-
-async function waitState(ctx: BenchContext, id: string, want: (s: string | undefined) => boolean) {
-  const deadline = Date.now() + 60_000;
-  while (!want(await stateOf(ctx, id))) {
-    if (Date.now() > deadline) throw new Error(`${id} did not reach the expected state within 60 s`);
-    await sleep(50);
-  }
 }
 
 /** The message.delivered event of `messageId` (long-polling the audit log after `afterSeq`). */
@@ -126,11 +91,10 @@ function count(values: readonly string[]): string {
 export async function busFigure(ctx: BenchContext, plan: BusOptions): Promise<BusResult> {
   const { org, progress } = ctx;
   const notes: string[] = [];
-  const byName = await spawnAll(ctx, [
-    'bus-sink',
-    'bus-idle',
-    ...Array.from({ length: plan.senders }, (_, i) => `bus-sender-${i}`),
-  ]);
+  const byName = await org.spawnSpecialists(
+    ['bus-sink', 'bus-idle', ...Array.from({ length: plan.senders }, (_, i) => `bus-sender-${i}`)],
+    'fig 7',
+  );
   const spawned = [...byName.values()];
   const sink = byName.get('bus-sink');
   const idle = byName.get('bus-idle');
@@ -150,8 +114,7 @@ export async function busFigure(ctx: BenchContext, plan: BusOptions): Promise<Bu
 
     // The sink's agent enters a long turn, so the supervisor pushes nothing into its pane: its mail stays
     // for the bench's client (wait_for_messages) and the load below measures storing, not pasting.
-    await org.api.request('POST', `/instances/${sink.id}/send`, { text: SINK_BUSY_PROMPT, timeoutS: 60 });
-    await waitState(ctx, sink.id, (s) => s === 'busy');
+    await org.keepBusy(sink.id, SINK_BUSY_MS);
 
     // ---- 1. send → visible to a recipient blocked in wait_for_messages ----
     const visibleMs: number[] = [];
@@ -224,7 +187,7 @@ export async function busFigure(ctx: BenchContext, plan: BusOptions): Promise<Bu
     );
     const storedIds = new Set(stored.map((r) => r.id));
     const confirmed = ids.filter((id) => storedIds.has(id)).length;
-    const sinkState = await stateOf(ctx, sink.id);
+    const sinkState = await org.stateOf(sink.id);
     progress(
       `fig 7: ${senderClients.length} senders: ${ids.length} messages in ${(loadWallMs / 1000).toFixed(1)} s ` +
         `(${perSecond.toFixed(0)} msg/s), supervisor ${supCpu.meanCpuPercent.toFixed(0)} % CPU`,
@@ -244,7 +207,7 @@ export async function busFigure(ctx: BenchContext, plan: BusOptions): Promise<Bu
     const atSenderMs: number[] = [];
     const vias: string[] = [];
     for (let i = 0; i < plan.deliverySamples; i++) {
-      await waitState(ctx, idle.id, (s) => s === 'idle');
+      await org.waitState(idle.id, (s) => s === 'idle');
       const { seq } = await org.api.request<{ seq: number }>('GET', '/events/head');
       const start = performance.now();
       const sent = await call<SendView>(a, 'send_message', {
@@ -257,7 +220,7 @@ export async function busFigure(ctx: BenchContext, plan: BusOptions): Promise<Bu
       deliveredMs.push(ev.latencyMs);
       atSenderMs.push(ev.seenAt - start);
     }
-    await waitState(ctx, idle.id, (s) => s === 'idle');
+    await org.waitState(idle.id, (s) => s === 'idle');
     progress(`fig 7: send → delivered into an idle agent p50 ${median(deliveredMs).toFixed(0)} ms`);
     const paste = await ctx.lab.deliverRounds([plan.reader], plan.deliverySamples);
     progress(`fig 7: baseline tmux paste → reader p50 ${median(paste.latenciesMs).toFixed(0)} ms`);
