@@ -11,7 +11,6 @@ import {
   isLive,
   type Config,
   type Instance,
-  type Reservation,
   type ReservationMode,
   type Run,
   type Task,
@@ -113,7 +112,9 @@ export class Work implements Coordination {
     const ready = await this.coordinator.listTasks({ runId: run.id, states: ['ready'] });
     const reservations = await this.coordinator.listReservations({ runId: run.id });
     const tasksWaitingOnFiles = ready
-      .filter((t) => reservations.some((r) => r.holder !== t.assignee && t.files.some((f) => overlaps(f, r))))
+      .filter((t) =>
+        reservations.some((r) => r.holder !== t.assignee && t.files.some((f) => globsOverlap(f, r.pattern))),
+      )
       .map((t) => t.id);
     return { reservationOverlaps, worktreeOverlaps, tasksWaitingOnFiles };
   }
@@ -241,10 +242,6 @@ export class Work implements Coordination {
       return [];
     }
   }
-}
-
-function overlaps(pattern: string, r: Reservation): boolean {
-  return globsOverlap(pattern, r.pattern);
 }
 
 function forbidSpecialist(caller: Caller, what: string): void {
