@@ -1,18 +1,56 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Request, Response } from 'express';
 import type { Logger } from '../core/index.js';
 import type { Caller, Orchestrator } from './orchestrator.js';
 import { buildMcpServer } from './tools.js';
 
+const IDLE_PER_CALLER = 4;
+const MAX_CALLERS = 512;
+
 /**
- * The Streamable HTTP endpoint, stateless: each POST gets a fresh server bound to the caller resolved from
- * its bearer token. Stateless means agents keep working across a supervisor restart with no session to lose.
+ * Idle servers per caller, reused across requests: building one (every tool's schema) costs more than most
+ * requests it answers. A server is bound to its caller's identity, so it is only reused for the same one.
+ */
+class ServerPool {
+  /** In least-recently-used order (a Map keeps insertion order). */
+  private readonly idle = new Map<string, McpServer[]>();
+
+  constructor(private readonly orchestrator: Orchestrator) {}
+
+  take(caller: Caller): McpServer {
+    const key = callerKey(caller);
+    const list = this.idle.get(key);
+    const server = list?.pop();
+    if (list && list.length === 0) this.idle.delete(key);
+    return server ?? buildMcpServer(caller, this.orchestrator);
+  }
+
+  give(caller: Caller, server: McpServer): void {
+    const key = callerKey(caller);
+    const list = this.idle.get(key) ?? [];
+    this.idle.delete(key);
+    if (list.length < IDLE_PER_CALLER) list.push(server);
+    this.idle.set(key, list);
+    while (this.idle.size > MAX_CALLERS) this.idle.delete(this.idle.keys().next().value!);
+  }
+}
+
+function callerKey(c: Caller): string {
+  return JSON.stringify([c.id, c.role, c.runId, c.parentId, c.branch]);
+}
+
+/**
+ * The Streamable HTTP endpoint, stateless: each POST is served on its own transport by a server bound to the
+ * caller resolved from its bearer token (taken from a pool of idle ones). Stateless means agents keep working
+ * across a supervisor restart with no session to lose.
  */
 export function mcpHandler(
   orchestrator: Orchestrator,
   authenticate: (token: string) => Promise<Caller | null>,
   log: Logger,
 ): (req: Request, res: Response) => Promise<void> {
+  const pool = new ServerPool(orchestrator);
   return async (req, res) => {
     const header = req.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7) : '';
@@ -28,19 +66,23 @@ export function mcpHandler(
       });
       return;
     }
-    const server = buildMcpServer(caller, orchestrator);
+    const server = pool.take(caller);
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
     });
+    let failed = false;
     res.on('close', () => {
-      void transport.close();
-      void server.close();
+      // Closing the transport detaches the server from it; a clean one goes back to the pool.
+      void transport.close().then(() => {
+        if (!failed) pool.give(caller, server);
+      });
     });
     try {
       await server.connect(transport);
       await transport.handleRequest(req, res, req.body);
     } catch (err) {
+      failed = true;
       log.error({ err, caller: caller.id }, 'mcp request failed');
       if (!res.headersSent) {
         res

@@ -166,7 +166,8 @@ export function createApp(opts: AppOptions): express.Express {
     }),
   );
 
-  app.post('/mcp', (req, res) => void mcpHandler(org, (t) => org.authenticate(t, 'mcp'), log)(req, res));
+  const mcp = mcpHandler(org, (t) => org.authenticate(t, 'mcp'), log);
+  app.post('/mcp', (req, res) => void mcp(req, res));
   app.all('/mcp', (_req, res) => {
     res
       .status(405)
