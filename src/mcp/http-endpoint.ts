@@ -5,8 +5,9 @@ import type { Logger } from '../core/index.js';
 import type { Caller, Orchestrator } from './orchestrator.js';
 import { buildMcpServer } from './tools.js';
 
-const IDLE_PER_CALLER = 4;
-const MAX_CALLERS = 512;
+const IDLE_PER_CALLER = 2;
+/** Servers unused this long are dropped: an idle agent's server should not hold memory for hours. */
+const IDLE_MS = 30_000;
 
 /**
  * Idle servers per caller, reused across requests: building one (every tool's schema) costs more than most
@@ -14,25 +15,37 @@ const MAX_CALLERS = 512;
  */
 class ServerPool {
   /** In least-recently-used order (a Map keeps insertion order). */
-  private readonly idle = new Map<string, McpServer[]>();
+  private readonly idle = new Map<string, { servers: McpServer[]; usedAt: number }>();
 
-  constructor(private readonly orchestrator: Orchestrator) {}
+  constructor(private readonly orchestrator: Orchestrator) {
+    setInterval(() => this.prune(Date.now()), IDLE_MS).unref();
+  }
 
   take(caller: Caller): McpServer {
     const key = callerKey(caller);
-    const list = this.idle.get(key);
-    const server = list?.pop();
-    if (list && list.length === 0) this.idle.delete(key);
+    const entry = this.idle.get(key);
+    const server = entry?.servers.pop();
+    if (entry && entry.servers.length === 0) this.idle.delete(key);
     return server ?? buildMcpServer(caller, this.orchestrator);
   }
 
   give(caller: Caller, server: McpServer): void {
     const key = callerKey(caller);
-    const list = this.idle.get(key) ?? [];
+    const now = Date.now();
+    const entry = this.idle.get(key) ?? { servers: [], usedAt: now };
     this.idle.delete(key);
-    if (list.length < IDLE_PER_CALLER) list.push(server);
-    this.idle.set(key, list);
-    while (this.idle.size > MAX_CALLERS) this.idle.delete(this.idle.keys().next().value!);
+    if (entry.servers.length < IDLE_PER_CALLER) entry.servers.push(server);
+    entry.usedAt = now;
+    this.idle.set(key, entry);
+    this.prune(now);
+  }
+
+  /** Drops the callers whose servers have not been used for IDLE_MS (the oldest come first). */
+  private prune(now: number): void {
+    for (const [key, e] of this.idle) {
+      if (now - e.usedAt < IDLE_MS) break;
+      this.idle.delete(key);
+    }
   }
 }
 

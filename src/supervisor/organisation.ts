@@ -149,12 +149,9 @@ export class Organisation implements Orchestrator {
           id: req.id,
         });
       },
-      reportStartFailure: (managerId, task, error) =>
-        this.notifyFromSupervisor(
-          managerId,
-          JSON.stringify({ task_id: task.id, title: task.title, instance: null, error, state: task.state }),
-          'task.failed',
-        ),
+      // The task stays ready (it is retried); its creator hears why this attempt did not start.
+      reportStartFailure: (task, error) =>
+        this.tellTaskOutcome({ kind: 'task.failed', task: { ...task, error }, instance: null }),
     });
     this.knowledge = new KnowledgeBase({
       store: deps.store,

@@ -23,8 +23,8 @@ export interface ParallelDeps {
     task: Task;
     prompt: string;
   }) => Promise<void>;
-  /** Tells the manager that a task could not be started. */
-  reportStartFailure: (managerId: string, task: Task, error: string) => Promise<void>;
+  /** Tells the task's creator that a specialist could not be started for it (it will be retried). */
+  reportStartFailure: (task: Task, error: string) => Promise<void>;
 }
 
 const META_PREFIX = 'parallel:';
@@ -184,7 +184,7 @@ export class ParallelScheduler {
           const why = `no specialist could be started (${failures} attempts): ${message}`;
           await coordinator.abandon(task, why).catch((e: unknown) => log.warn({ err: e }, 'abandon failed'));
         } else {
-          await this.deps.reportStartFailure(managerId, task, message).catch(() => undefined);
+          await this.deps.reportStartFailure(task, message).catch(() => undefined);
         }
       })
       .finally(() => {
