@@ -280,6 +280,14 @@ describe('messages and roles against live agents', () => {
         return i?.state === 'dead' ? i : null;
       });
       assert.match(dead.error ?? '', /exited|signal/);
+      // The parent is told why, with the agent's last output.
+      const told = await eventually('the parent to be told', async () => {
+        const rows = await h.json<Array<{ from: string; to: string; body: string }>>(['messages']);
+        return rows.find(
+          (m) => m.from === 'supervisor' && m.body.startsWith(`${probe.id} (specialist) died:`),
+        );
+      });
+      assert.match(told.body, /It held no task\.\nRestart it in place .*\nIts last output:\n/);
 
       const restarted = await h.run(['restart', probe.id]);
       assert.equal(restarted.code, 0, restarted.stderr);

@@ -1003,12 +1003,12 @@ export class Organisation implements Orchestrator {
     }
   }
 
-  private async screenTail(inst: Instance): Promise<string> {
+  private async screenTail(inst: Instance, count = 30): Promise<string> {
     try {
       const { lines } = await this.deps.tmux.capture(inst.tmuxSession);
       return lines
         .filter((l) => l.trim() !== '')
-        .slice(-30)
+        .slice(-count)
         .join('\n');
     } catch {
       return '(no screen: the tmux session is gone)';
@@ -1083,12 +1083,28 @@ export class Organisation implements Orchestrator {
           reason,
         });
         // Its task goes back to the pool at once, not when the lease would have lapsed.
-        await this.coordinator.releaseHolder(id, `holder died: ${reason}`);
+        const released = await this.coordinator.releaseHolder(id, `holder died: ${reason}`);
         this.signals.notify(tasksChanged(updated.runId));
+        if (updated.parentId) await this.reportDeath(updated, reason, released);
       }
     }
     this.signals.notify(`state:${id}`);
     return updated;
+  }
+
+  /** Tells a dead instance's parent why it died, what it showed last, and what became of its tasks. */
+  private async reportDeath(inst: Instance, reason: string, released: readonly Task[]): Promise<void> {
+    const screen = await this.screenTail(inst, 15);
+    const tasks = released.length
+      ? `Its task(s) went back to the pool: ${released.map((t) => `${t.id} (${t.state})`).join(', ')}.`
+      : 'It held no task.';
+    const body =
+      `${inst.id} (${inst.role}) died: ${reason}. ${tasks}\n` +
+      `Restart it in place with restart(id: "${inst.id}") (it resumes its conversation), or terminate it.\n` +
+      `Its last output:\n${screen}`;
+    await this.notifyFromSupervisor(inst.parentId!, body, 'instance.failed').catch((err: unknown) =>
+      this.deps.log.warn({ err, instance: inst.id }, 'could not tell the parent about a death'),
+    );
   }
 
   /** Marks a starting instance ready once it has shown every sign its adapter needs. */
