@@ -24,6 +24,10 @@ export const ConfigSchema = z.object({
   taskMaxAttempts: z.number().int().min(1).default(3),
   /** Specialists execute_parallel runs at once unless the caller says otherwise. */
   maxActiveDefault: z.number().int().min(1).default(4),
+  /** Automatic in-place restarts of a dead instance before it is left to its parent (0: never). */
+  restartLimit: z.number().int().min(0).default(3),
+  /** Delay before the first automatic restart; doubles with each further one. */
+  restartBackoffMs: z.number().int().min(0).default(1_000),
   /** Per-call timeout for tmux and git. */
   commandTimeoutMs: z.number().int().positive().default(15_000),
 });
@@ -36,6 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     store: env.TMUX_CLAUDE_STORE || 'sqlite',
     port: env.TMUX_CLAUDE_PORT ? Number(env.TMUX_CLAUDE_PORT) : undefined,
     ...(env.TMUX_CLAUDE_LEASE_TTL_S ? { leaseTtlMs: Number(env.TMUX_CLAUDE_LEASE_TTL_S) * 1000 } : {}),
+    ...(env.TMUX_CLAUDE_RESTART_LIMIT ? { restartLimit: Number(env.TMUX_CLAUDE_RESTART_LIMIT) } : {}),
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(raw);
@@ -47,6 +52,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       store: 'TMUX_CLAUDE_STORE',
       port: 'TMUX_CLAUDE_PORT',
       leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
+      restartLimit: 'TMUX_CLAUDE_RESTART_LIMIT',
     }[field];
     throw new TmuxClaudeError(
       'INVALID_ARGUMENT',

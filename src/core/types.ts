@@ -222,6 +222,7 @@ export interface EventDataByKind {
   'instance.state': { from: InstanceState; to: InstanceState; reason?: string };
   'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
   'instance.restarted': { pid: number | null };
+  'instance.recovery': { action: 'restart' | 'replace' | 'gave-up'; attempt: number };
   'instance.progress': { percent: number | null; note: string | null; source: string };
   'message.sent': { messageId: string; to: string; recipients: string[]; bytes: number; topic?: string };
   'message.delivered': { messageId: string; latencyMs: number; via: 'paste' | 'stop-hook' | 'tool' };

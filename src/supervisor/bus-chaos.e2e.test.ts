@@ -120,19 +120,26 @@ describe('message bus under chaos', () => {
 
     const killAndRestart = async (victims: string[]): Promise<void> => {
       const views = await api<InstanceView[]>(h, 'GET', '/instances');
+      const oldPids = new Map<string, number>();
       for (const id of victims) {
         const pid = views.find((v) => v.id === id)?.pid;
         assert.ok(pid, `${id} has a pid`);
+        oldPids.set(id, pid);
         process.kill(pid, 'SIGKILL');
       }
-      await eventually('the killed agents to be marked dead', async () => {
-        const now = await api<InstanceView[]>(h, 'GET', '/instances');
-        return victims.every((id) => now.find((v) => v.id === id)?.state === 'dead');
-      });
-      for (const id of victims) {
-        await api(h, 'POST', `/instances/${id}/restart`);
-        await kick(id); // a fresh turn, in case nothing else is queued for it
-      }
+      // The supervisor detects each death and restarts the agent in place (its recovery policy).
+      await eventually(
+        'the killed agents to be restarted by the supervisor',
+        async () => {
+          const now = await api<InstanceView[]>(h, 'GET', '/instances');
+          return victims.every((id) => {
+            const v = now.find((x) => x.id === id);
+            return v && (v.state === 'idle' || v.state === 'busy') && v.pid !== oldPids.get(id);
+          });
+        },
+        60_000,
+      );
+      for (const id of victims) await kick(id); // a fresh turn, in case nothing else is queued for it
     };
 
     await ackedAtLeast(total * 0.15);

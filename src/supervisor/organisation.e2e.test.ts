@@ -263,39 +263,67 @@ describe('messages and roles against live agents', () => {
     assert.ok(!next.text.includes('tmux-claude lite'), 'the banner before the cursor is not repeated');
   });
 
-  it('detects a killed agent within seconds and restarts it in place', async () => {
+  it('detects a killed agent within seconds, restarts it in place with backoff, and gives up after the cap', async () => {
     const url = h.supervisorInfo()!.url;
     const exec = await mcpClient(url, tokenOf(h, execSession));
+    const ls = async (): Promise<InstanceView[]> => h.json<InstanceView[]>(['ls', '--all']);
+    const toldAbout = async (id: string, count: number) =>
+      eventually(`the parent to be told of death ${count}`, async () => {
+        const rows = await h.json<Array<{ from: string; body: string }>>(['messages']);
+        const deaths = rows.filter(
+          (m) => m.from === 'supervisor' && m.body.startsWith(`${id} (specialist) died:`),
+        );
+        return deaths.length >= count ? deaths[count - 1] : null;
+      });
     try {
       const spawned = await exec.callTool({
         name: 'spawn',
         arguments: { role: 'specialist', name: 'crashy' },
       });
       const probe = JSON.parse(resultText(spawned)) as { id: string };
-      const before = (await h.json<InstanceView[]>(['ls'])).find((i) => i.id === probe.id)!;
-      assert.ok(before.pid);
-      process.kill(before.pid, 'SIGKILL');
-      const dead = await eventually('the instance to be marked dead', async () => {
-        const i = (await h.json<InstanceView[]>(['ls'])).find((x) => x.id === probe.id);
-        return i?.state === 'dead' ? i : null;
-      });
-      assert.match(dead.error ?? '', /exited|signal/);
-      // The parent is told why, with the agent's last output.
-      const told = await eventually('the parent to be told', async () => {
-        const rows = await h.json<Array<{ from: string; to: string; body: string }>>(['messages']);
-        return rows.find(
-          (m) => m.from === 'supervisor' && m.body.startsWith(`${probe.id} (specialist) died:`),
-        );
-      });
-      assert.match(told.body, /It held no task\.\nRestart it in place .*\nIts last output:\n/);
-
+      for (let attempt = 1; attempt <= 4; attempt++) {
+        const before = (await ls()).find((i) => i.id === probe.id)!;
+        assert.equal(before.state, 'idle');
+        assert.ok(before.pid);
+        process.kill(before.pid, 'SIGKILL');
+        const told = await toldAbout(probe.id, attempt);
+        assert.match(told.body, /died: agent process exited .*It held no task\.\n/);
+        assert.match(told.body, /\nIts last output:\n/);
+        if (attempt <= 3) {
+          assert.match(
+            told.body,
+            new RegExp(`restarts it in place in ${2 ** (attempt - 1)} s \\(attempt ${attempt} of 3\\)`),
+          );
+          const back = await eventually(
+            `the automatic restart ${attempt}`,
+            async () => {
+              const i = (await ls()).find((x) => x.id === probe.id);
+              return i?.state === 'idle' && i.pid !== before.pid ? i : null;
+            },
+            30_000,
+          );
+          assert.ok(back.pid);
+        } else {
+          assert.match(told.body, /gave up after 3 restarts/);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1_500));
+      const last = (await ls()).filter((i) => i.id === probe.id);
+      assert.equal(last.length, 1, 'restarts never duplicate the instance');
+      assert.equal(last[0]!.state, 'dead', 'left dead for its parent after the cap');
+      const events = (await h.run(['log', '--json'])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { kind: string; actor: string; instanceId: string | null });
+      assert.equal(
+        events.filter(
+          (e) => e.kind === 'instance.restarted' && e.instanceId === probe.id && e.actor === 'supervisor',
+        ).length,
+        3,
+      );
+      // The parent can still bring it back by hand.
       const restarted = await h.run(['restart', probe.id]);
       assert.equal(restarted.code, 0, restarted.stderr);
-      const after = (await h.json<InstanceView[]>(['ls'])).find((i) => i.id === probe.id)!;
-      assert.equal(after.state, 'idle');
-      assert.notEqual(after.pid, before.pid);
-      const ids = (await h.json<InstanceView[]>(['ls', '--all'])).map((i) => i.id);
-      assert.equal(ids.filter((id) => id === probe.id).length, 1, 'restart does not duplicate the instance');
     } finally {
       await exec.close();
     }

@@ -111,6 +111,10 @@ export class Organisation implements Orchestrator {
   readonly knowledge: KnowledgeBase;
   private readonly work: Work;
   private readonly delivering = new Set<string>();
+  /** Restarts the supervisor made after deaths, per instance (the recovery cap counts these). */
+  private readonly autoRestarts = new Map<string, number>();
+  private readonly recoveryTimers = new Set<NodeJS.Timeout>();
+  private closing = false;
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
   private readonly readiness = new Map<string, { hook: boolean; mcp: boolean }>();
@@ -484,8 +488,12 @@ export class Organisation implements Orchestrator {
 
   async restart(caller: Caller | null, id: string): Promise<SpawnResult> {
     const inst = await loadInSubtree(this.store, caller, id);
+    return this.restartInstance(inst, caller?.id ?? 'user');
+  }
+
+  private async restartInstance(inst: Instance, actor: string): Promise<SpawnResult> {
     if (inst.state === 'terminated') {
-      throw new TmuxClaudeError('CONFLICT', `${id} was terminated; spawn a new instance instead`);
+      throw new TmuxClaudeError('CONFLICT', `${inst.id} was terminated; spawn a new instance instead`);
     }
     const run = await this.mustGetRun(inst.runId);
     const token = newToken();
@@ -502,7 +510,7 @@ export class Organisation implements Orchestrator {
     const pid = await this.startSession(inst, run, token, true);
     await this.emit({
       kind: 'instance.restarted',
-      actor: caller?.id ?? 'user',
+      actor,
       instanceId: inst.id,
       data: { pid },
     });
@@ -1085,23 +1093,92 @@ export class Organisation implements Orchestrator {
         // Its task goes back to the pool at once, not when the lease would have lapsed.
         const released = await this.coordinator.releaseHolder(id, `holder died: ${reason}`);
         this.signals.notify(tasksChanged(updated.runId));
-        if (updated.parentId) await this.reportDeath(updated, reason, released);
+        const next = await this.planRecovery(updated);
+        if (updated.parentId) await this.reportDeath(updated, reason, released, next);
       }
     }
     this.signals.notify(`state:${id}`);
     return updated;
   }
 
-  /** Tells a dead instance's parent why it died, what it showed last, and what became of its tasks. */
-  private async reportDeath(inst: Instance, reason: string, released: readonly Task[]): Promise<void> {
+  /**
+   * The recovery policy for a dead instance: a specialist of an execute_parallel batch is replaced (its
+   * scheduler starts a successor for the task); any other instance is restarted in place — resuming its
+   * conversation — after 1 s, 2 s, 4 s, … up to `restartLimit` times, then left dead for its parent to decide.
+   * Returns what happens next, in a sentence for the parent.
+   */
+  private async planRecovery(inst: Instance): Promise<string> {
+    const manual = `Restart it in place with restart(id: "${inst.id}") (it resumes its conversation), or terminate it.`;
+    if (this.closing) return manual;
+    if (inst.role === 'specialist' && inst.parentId && inst.taskId) {
+      if ((await this.scheduler.nameOf(inst.parentId, inst.taskId)) !== null) {
+        await this.emit({
+          kind: 'instance.recovery',
+          actor: 'supervisor',
+          instanceId: inst.id,
+          data: { action: 'replace', attempt: 0 },
+        });
+        return 'execute_parallel hands its task to a new specialist.';
+      }
+    }
+    const { restartLimit, restartBackoffMs } = this.deps.config;
+    const done = this.autoRestarts.get(inst.id) ?? 0;
+    if (restartLimit === 0) return manual;
+    if (done >= restartLimit) {
+      await this.emit({
+        kind: 'instance.recovery',
+        actor: 'supervisor',
+        instanceId: inst.id,
+        data: { action: 'gave-up', attempt: done },
+      });
+      return `The supervisor gave up after ${done} restarts. ${manual}`;
+    }
+    const delayMs = restartBackoffMs * 2 ** done;
+    this.autoRestarts.set(inst.id, done + 1);
+    const timer = setTimeout(() => {
+      this.recoveryTimers.delete(timer);
+      void this.recover(inst.id, done + 1);
+    }, delayMs);
+    timer.unref();
+    this.recoveryTimers.add(timer);
+    return `The supervisor restarts it in place in ${delayMs / 1000} s (attempt ${done + 1} of ${restartLimit}); it resumes its conversation.`;
+  }
+
+  /** One scheduled restart, unless someone restarted or terminated the instance meanwhile. */
+  private async recover(id: string, attempt: number): Promise<void> {
+    const inst = await this.store.instances.get(id);
+    if (this.closing || !inst || inst.state !== 'dead') return;
+    await this.emit({
+      kind: 'instance.recovery',
+      actor: 'supervisor',
+      instanceId: id,
+      data: { action: 'restart', attempt },
+    });
+    // A restart that fails leaves the instance dead again, which plans the next attempt (or gives up).
+    await this.restartInstance(inst, 'supervisor').catch((err: unknown) =>
+      this.deps.log.warn({ err, instance: id, attempt }, 'automatic restart failed'),
+    );
+  }
+
+  /** Stops planned recoveries (the supervisor is shutting down). */
+  close(): void {
+    this.closing = true;
+    for (const t of this.recoveryTimers) clearTimeout(t);
+    this.recoveryTimers.clear();
+  }
+
+  /** Tells a dead instance's parent why it died, what it showed last, what became of its tasks, what is next. */
+  private async reportDeath(
+    inst: Instance,
+    reason: string,
+    released: readonly Task[],
+    next: string,
+  ): Promise<void> {
     const screen = await this.screenTail(inst, 15);
     const tasks = released.length
       ? `Its task(s) went back to the pool: ${released.map((t) => `${t.id} (${t.state})`).join(', ')}.`
       : 'It held no task.';
-    const body =
-      `${inst.id} (${inst.role}) died: ${reason}. ${tasks}\n` +
-      `Restart it in place with restart(id: "${inst.id}") (it resumes its conversation), or terminate it.\n` +
-      `Its last output:\n${screen}`;
+    const body = `${inst.id} (${inst.role}) died: ${reason}. ${tasks}\n${next}\nIts last output:\n${screen}`;
     await this.notifyFromSupervisor(inst.parentId!, body, 'instance.failed').catch((err: unknown) =>
       this.deps.log.warn({ err, instance: inst.id }, 'could not tell the parent about a death'),
     );
@@ -1266,6 +1343,7 @@ export class Organisation implements Orchestrator {
     );
     return instances.map((i) => ({
       id: i.id,
+      runId: i.runId,
       role: i.role,
       parentId: i.parentId,
       name: i.name,
@@ -1274,6 +1352,7 @@ export class Organisation implements Orchestrator {
       agent: i.agent,
       tmuxSession: i.tmuxSession,
       pid: i.pid,
+      taskId: i.taskId,
       error: i.error,
       pendingMessages: pending.get(i.id) ?? 0,
       progress: i.progress,

@@ -161,6 +161,12 @@ describe('execute_parallel with light-runtime specialists', () => {
       60_000,
     );
     assert.equal(reclaimed.epoch, victim.epoch + 1);
+    const recovery = (await events(h)).find((e) => e.kind === 'instance.recovery' && e.instanceId === holder);
+    assert.equal(
+      dataOf<{ action: string }>(recovery!).action,
+      'replace',
+      'a batch specialist is replaced, not restarted',
+    );
     assert.equal(
       (await api<InstanceView[]>(h, 'GET', '/instances')).find((v) => v.id === holder)?.state,
       'dead',

@@ -140,6 +140,7 @@ export class Supervisor {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.stopReaping?.();
     const org = this.org;
+    org?.close();
     org?.scheduler.stop();
     org?.coordinator.close();
     if (org && opts.stopInstances) {
