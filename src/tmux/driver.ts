@@ -157,6 +157,8 @@ export class TmuxDriver {
    * failed write.
    */
   private readonly paneIds = new Map<string, string>();
+  /** The pane-died hook's command once set; part of every server's setup from then on. */
+  private paneDiedHook: string | null = null;
   /** The server's pid as last seen in a session listing (for {@link keepReaping}). */
   private serverPid: number | null = null;
 
@@ -165,6 +167,14 @@ export class TmuxDriver {
     this.socketName = opts.socketName;
     this.tmuxBin = opts.tmuxBin ?? 'tmux';
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /**
+   * The server's pid as last seen by a session listing or a new session; null before either, or after
+   * kill-server. Costs no tmux call, for callers that look often (the resource sampler).
+   */
+  get knownServerPid(): number | null {
+    return this.serverPid;
   }
 
   /** `tmux -V` output, e.g. "tmux 3.3a"; DEPENDENCY_MISSING if tmux is absent. */
@@ -188,10 +198,9 @@ export class TmuxDriver {
    * has collected the exit status; {@link TmuxDriver.listSessions} recovers exits tmux missed. Idempotent.
    */
   async setPaneDiedHook(shellCommand: string): Promise<void> {
-    await this.run([
-      ...this.serverSetup(),
-      ['set-hook', '-g', 'pane-died', `run-shell -b ${tmuxQuote(shellCommand)}`],
-    ]);
+    // Remembered, so a server started again after it was killed gets the hook with its other settings.
+    this.paneDiedHook = shellCommand;
+    await this.run(this.serverSetup());
   }
 
   /**
@@ -453,6 +462,9 @@ export class TmuxDriver {
       ['set-option', '-g', 'history-limit', '50000'],
       // run-shell (the pane-died hook) uses default-shell, which defaults to the user's $SHELL (maybe fish).
       ['set-option', '-g', 'default-shell', '/bin/sh'],
+      ...(this.paneDiedHook === null
+        ? []
+        : [['set-hook', '-g', 'pane-died', `run-shell -b ${tmuxQuote(this.paneDiedHook)}`]]),
     ];
   }
 
