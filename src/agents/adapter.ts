@@ -39,6 +39,8 @@ export interface AgentAdapter {
   prepare(ctx: LaunchContext): Promise<LaunchSpec>;
   /** Pause between pasting a prompt and pressing Enter (Codex treats fast bursts as paste). */
   readonly enterDelayMs: number;
+  /** tmux key names that interrupt the agent's current turn (the stuck-agent ladder's second step). */
+  readonly interruptKeys: readonly string[];
   /**
    * The CLI connects MCP servers after it reports ready: the instance counts as ready only once its first
    * MCP request has arrived too.

@@ -18,6 +18,7 @@ function liteEntry(): string[] {
 export const liteAdapter: AgentAdapter = {
   kind: 'lite',
   enterDelayMs: 200,
+  interruptKeys: ['C-c'],
   // The light runtime lists the MCP tools before it posts SessionStart.
   readyNeedsMcp: false,
   readyNeedsHook: true,

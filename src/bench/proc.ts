@@ -1,54 +1,6 @@
-/** Linux /proc readings: CPU time, resident memory and process trees of other processes. */
-import { spawnSync } from 'node:child_process';
+/** Bench-only /proc readings; the general ones (CPU, RSS, process trees) live in core. */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-
-let clockTicks: number | undefined;
-
-/** USER_HZ, the unit of utime/stime in /proc/<pid>/stat (almost always 100). */
-export function clockTicksPerSecond(): number {
-  if (clockTicks === undefined) {
-    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5_000 });
-    const n = Number(r.stdout?.trim());
-    clockTicks = Number.isInteger(n) && n > 0 ? n : 100;
-  }
-  return clockTicks;
-}
-
-/** Fields of /proc/<pid>/stat after the command name (which may contain spaces and parentheses). */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** User + system CPU seconds the process has used so far; null when it is gone. */
-export function cpuSeconds(pid: number): number | null {
-  const f = statFields(pid);
-  // f[0] is field 3 (state); utime and stime are fields 14 and 15.
-  if (!f) return null;
-  return (Number(f[11]) + Number(f[12])) / clockTicksPerSecond();
-}
-
-/** CPU seconds of the process's children that it has waited for (cutime + cstime): its short-lived tools. */
-export function childCpuSeconds(pid: number): number | null {
-  const f = statFields(pid);
-  // cutime and cstime are fields 16 and 17.
-  if (!f) return null;
-  return (Number(f[13]) + Number(f[14])) / clockTicksPerSecond();
-}
-
-/** VmRSS from /proc/<pid>/status in bytes; null when the process is gone. */
-export function rssBytes(pid: number): number | null {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
+import { cpuSeconds, rssBytes } from '../core/index.js';
 
 /** The command line with NULs as spaces; '' when unreadable. */
 export function commandLine(pid: number): string {
@@ -57,35 +9,6 @@ export function commandLine(pid: number): string {
   } catch {
     return '';
   }
-}
-
-/** Parent pid of every process visible in /proc. */
-export function parentTable(): Map<number, number> {
-  const table = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const f = statFields(Number(entry));
-    if (f) table.set(Number(entry), Number(f[1]));
-  }
-  return table;
-}
-
-/** Every descendant of `pid` (children, grandchildren, …) in `table`. */
-export function descendantsOf(pid: number, table: Map<number, number>): number[] {
-  const children = new Map<number, number[]>();
-  for (const [child, parent] of table) {
-    const list = children.get(parent) ?? [];
-    list.push(child);
-    children.set(parent, list);
-  }
-  const out: number[] = [];
-  const stack = [...(children.get(pid) ?? [])];
-  while (stack.length > 0) {
-    const p = stack.pop()!;
-    out.push(p);
-    stack.push(...(children.get(p) ?? []));
-  }
-  return out;
 }
 
 /** Pids whose initial environment holds `NAME=value` exactly (processes started for one home dir). */

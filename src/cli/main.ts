@@ -13,12 +13,15 @@ import {
   type AuditEvent,
   type Config,
   type Reservation,
+  type VerifyReport,
 } from '../core/index.js';
 import { runDemo } from '../demo/index.js';
 import type { ConflictReport, InstanceView, SpawnResult, TaskView } from '../mcp/index.js';
 import { isProcessAlive, readSupervisorInfo, type MessageFlowRow } from '../supervisor/index.js';
+import { auditEvents, brokenError, intactLine, openLineSink, parseSince } from './audit.js';
 import { ensureSupervisor, findSupervisor, type ApiClient } from './client.js';
 import { EXIT_CODES, renderTasks, renderTree } from './output.js';
+import { top, topInterval } from './top.js';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 const err = (text: string): void => void process.stderr.write(`${text}\n`);
@@ -281,6 +284,20 @@ program
   });
 
 program
+  .command('top')
+  .description(
+    'live view of the tree: state, task, progress, CPU, memory, unread messages, conflicts (q quits)',
+  )
+  .option('--interval <seconds>', 'time between frames', '2')
+  .option('--once', 'print one frame and exit (also when stdout is not a terminal)')
+  .option('--all', 'include terminated instances')
+  .option('--json', 'print one snapshot as JSON')
+  .action(async (o: { interval: string; once?: boolean; all?: boolean; json?: boolean }) => {
+    const interval = topInterval(o.interval);
+    await top(await api(), { interval, once: o.once ?? false, all: o.all ?? false, json: o.json ?? false });
+  });
+
+program
   .command('send')
   .description('send a message to an instance; returns once it landed in its turn')
   .argument('<id>')
@@ -379,33 +396,63 @@ program
 
 program
   .command('log')
-  .description('the audit trail')
+  .description('the audit trail, hash-chained: --verify checks it, --export copies it')
   .option('--follow', 'keep printing new events')
   .option('--instance <id>', 'only events about this instance')
-  .option('--since <seq>', 'only events after this sequence number', '0')
-  .option('--json', 'one JSON object per line')
-  .action(async (o: { follow?: boolean; instance?: string; since: string; json?: boolean }) => {
-    const client = await api();
-    let after = Number(o.since);
-    if (!Number.isInteger(after) || after < 0) {
-      throw new TmuxClaudeError(
-        'INVALID_ARGUMENT',
-        `--since ${JSON.stringify(o.since)} is not an event sequence number`,
-      );
-    }
-    const inst = o.instance ? `&instance=${encodeURIComponent(o.instance)}` : '';
-    for (;;) {
-      const events = await client.request<AuditEvent[]>(
-        'GET',
-        `/events?after=${after}${inst}${o.follow ? '&wait=30' : ''}`,
-      );
-      for (const e of events) {
-        out(o.json ? JSON.stringify(e) : formatEvent(e));
-        after = e.seq;
+  .option(
+    '--since <seq|time>',
+    'only events after this sequence number, or since a time: 30s, 10m, 2h, 1d, 2024-05-01, 2024-05-01T13:00',
+  )
+  .option('--json', 'one JSON object per line (--verify: the report)')
+  .option('--verify', 'check the whole trail: exit 0 if intact, 5 at the first edited or deleted event')
+  .option('--export <file>', 'write the matching events with their hashes as JSONL to FILE (- for stdout)')
+  .action(
+    async (o: {
+      follow?: boolean;
+      instance?: string;
+      since?: string;
+      json?: boolean;
+      verify?: boolean;
+      export?: string;
+    }) => {
+      const since = o.since === undefined ? { afterSeq: 0 } : parseSince(o.since);
+      if (o.verify) {
+        if (o.follow || o.export !== undefined || o.since !== undefined || o.instance !== undefined) {
+          throw new TmuxClaudeError(
+            'INVALID_ARGUMENT',
+            '--verify checks the whole trail: it takes no --follow, --export, --since or --instance',
+          );
+        }
+        const report = await (await api()).request<VerifyReport>('GET', '/events/verify');
+        if (o.json) printJson(report);
+        if (!report.ok) throw brokenError(report);
+        if (!o.json) out(intactLine(report));
+        return;
       }
-      if (!o.follow && events.length < 1000) return;
-    }
-  });
+      if (o.export !== undefined && o.follow) {
+        throw new TmuxClaudeError(
+          'INVALID_ARGUMENT',
+          '--export writes the events there are now: drop --follow',
+        );
+      }
+      const sink = o.export === undefined ? null : await openLineSink(o.export);
+      const events = auditEvents(await api(), { since, instance: o.instance, follow: o.follow });
+      if (!sink) {
+        for await (const e of events) out(o.json ? JSON.stringify(e) : formatEvent(e));
+        return;
+      }
+      let n = 0;
+      try {
+        for await (const e of events) {
+          await sink.write(JSON.stringify(e));
+          n += 1;
+        }
+      } finally {
+        await sink.close();
+      }
+      err(`exported ${n} event${n === 1 ? '' : 's'} to ${o.export === '-' ? 'stdout' : o.export}`);
+    },
+  );
 
 program
   .command('messages')

@@ -1,12 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import type { InstanceView } from '../mcp/index.js';
-import { renderTree } from './output.js';
+import type { ConflictReport, InstanceView, TaskView } from '../mcp/index.js';
+import type { HostSample, ResourceSnapshot } from '../supervisor/index.js';
+import { renderTop, renderTree, topSnapshot } from './output.js';
 
 function view(id: string, parentId: string | null, extra: Partial<InstanceView> = {}): InstanceView {
   const role = id.startsWith('exec') ? 'executive' : id.startsWith('mgr') ? 'manager' : 'specialist';
   return {
     id,
+    runId: 'run-1',
     role,
     parentId,
     name: id,
@@ -15,6 +17,7 @@ function view(id: string, parentId: string | null, extra: Partial<InstanceView> 
     agent: 'lite',
     tmuxSession: `tc-${id}`,
     pid: null,
+    taskId: null,
     error: null,
     pendingMessages: 0,
     progress: null,
@@ -80,5 +83,112 @@ void describe('renderTree', () => {
     assert.equal(lines[1], '├─ mgr-a  manager  dead  -  (exited with status 137)');
     assert.equal(lines[2], '├─ mgr-b  manager  blocked  -  ✉ 1  (permission prompt)');
     assert.equal(lines[3], '└─ mgr-c  manager  idle  -', 'a live instance does not show a stale error');
+  });
+});
+
+function task(id: string, extra: Partial<TaskView> = {}): TaskView {
+  return {
+    id,
+    title: `title of ${id}`,
+    description: '',
+    state: 'ready',
+    depends_on: [],
+    files: [],
+    priority: 0,
+    created_by: 'exec-1',
+    assignee: null,
+    owner: null,
+    epoch: 0,
+    attempts: 0,
+    max_attempts: 3,
+    lease_expires_at: null,
+    result: null,
+    error: null,
+    branch: null,
+    merged: false,
+    ...extra,
+  };
+}
+
+const HOST: HostSample = {
+  ts: 0,
+  cpuPercent: 37.4,
+  cpus: 4,
+  load: [1.5, 1.25, 1],
+  memFreeBytes: 6 * 1024 ** 3,
+  memTotalBytes: 8 * 1024 ** 3,
+  supervisor: { cpuPercent: 2.5, rssBytes: 120 * 1024 ** 2, processes: 1 },
+  tmux: null,
+};
+
+void describe('top', () => {
+  const resources: ResourceSnapshot = {
+    intervalMs: 2000,
+    host: HOST,
+    instances: {
+      'exec-1': { ts: 0, pid: 10, cpuPercent: 1.25, rssBytes: 100 * 1024 ** 2, processes: 1 },
+      'spec-1': { ts: 0, pid: 11, cpuPercent: null, rssBytes: 50 * 1024 ** 2, processes: 3 },
+    },
+  };
+  const conflict: ConflictReport = {
+    reservationOverlaps: [],
+    worktreeOverlaps: [{ path: 'a.txt', instances: [] }],
+    tasksWaitingOnFiles: ['t2', 't3'],
+  };
+
+  void test('shows the claimed task, else the one spawned for, with progress, CPU, RSS and unread', () => {
+    const snap = topSnapshot(
+      {
+        instances: [
+          view('exec-1', null, { state: 'busy', pendingMessages: 2 }),
+          view('spec-1', 'exec-1', { taskId: 't1', progress: { percent: 40, note: null, updatedAt: 0 } }),
+          view('spec-2', 'exec-1', { taskId: 't1' }),
+          view('spec-3', 'exec-1', { taskId: 'tgone' }),
+        ],
+        resources,
+        tasks: [task('t1'), task('t9', { state: 'claimed', owner: 'spec-2', title: 'x'.repeat(50) })],
+        conflicts: new Map([['run-1', conflict]]),
+      },
+      0,
+    );
+    assert.deepEqual(
+      snap.instances.map((i) => [i.id, i.task?.id ?? null, i.progressPercent, i.cpuPercent, i.unread]),
+      [
+        ['exec-1', null, null, 1.25, 2],
+        ['spec-1', 't1', 40, null, 0],
+        ['spec-2', 't9', null, null, 0],
+        ['spec-3', null, null, null, 0],
+      ],
+    );
+    assert.deepEqual(snap.runs, [{ id: 'run-1', conflicts: 3, worktreeOverlaps: 1, tasksWaitingOnFiles: 2 }]);
+    const lines = renderTop(snap).split('\n');
+    assert.match(
+      lines[1]!,
+      /^host: CPU 37% of 4 cores {2}load 1\.50 1\.25 1\.00 {2}mem 2\.0\/8\.0 GB used {2}supervisor 2\.5% 120 MB$/,
+    );
+    assert.equal(
+      lines[2],
+      'runs: run-1 3 conflicts (1 file(s) changed in two worktrees, 2 task(s) waiting for files)',
+    );
+    assert.match(lines[4]!, /^INSTANCE +STATE +TASK +PROG +CPU% +RSS MB +UNREAD$/);
+    assert.match(lines[5]!, /^exec-1 +busy +- +- +1\.3 +100 +2$/);
+    assert.match(lines[6]!, /^├─ spec-1 +idle +t1 title of t1 +40% +- +50 +-$/);
+    assert.match(lines[7]!, /^├─ spec-2 +idle +t9 x+… +- +- +- +-$/, 'a long title is cut');
+    assert.match(
+      lines[8]!,
+      /^└─ spec-3 +idle +- +- +- +- +-$/,
+      'a task the graph does not have is not shown',
+    );
+  });
+
+  void test('fits the terminal: lines cut to its width, rows to its height', () => {
+    const instances = Array.from({ length: 20 }, (_, n) => view(`spec-${n}`, null));
+    const snap = topSnapshot({ instances, resources, tasks: [], conflicts: new Map() }, 0);
+    const lines = renderTop(snap, { columns: 30, rows: 10 }).split('\n');
+    assert.equal(lines.length, 10);
+    assert.equal(lines[2], 'runs: none live');
+    assert.equal(lines.at(-1), '… 16 more');
+    assert.ok(lines.every((l) => l.length <= 30));
+    assert.ok(lines[1]!.endsWith('…'));
   });
 });

@@ -28,6 +28,8 @@ export const ConfigSchema = z.object({
   restartLimit: z.number().int().min(0).default(3),
   /** Delay before the first automatic restart; doubles with each further one. */
   restartBackoffMs: z.number().int().min(0).default(1_000),
+  /** A busy instance with no output, hook or tool call for this long is stuck (nudged, interrupted, restarted); 0: never. */
+  stuckAfterMs: z.number().int().min(0).default(300_000),
   /** Per-call timeout for tmux and git. */
   commandTimeoutMs: z.number().int().positive().default(15_000),
 });
@@ -41,6 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     port: env.TMUX_CLAUDE_PORT ? Number(env.TMUX_CLAUDE_PORT) : undefined,
     ...(env.TMUX_CLAUDE_LEASE_TTL_S ? { leaseTtlMs: Number(env.TMUX_CLAUDE_LEASE_TTL_S) * 1000 } : {}),
     ...(env.TMUX_CLAUDE_RESTART_LIMIT ? { restartLimit: Number(env.TMUX_CLAUDE_RESTART_LIMIT) } : {}),
+    ...(env.TMUX_CLAUDE_STUCK_AFTER_S ? { stuckAfterMs: Number(env.TMUX_CLAUDE_STUCK_AFTER_S) * 1000 } : {}),
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(raw);
@@ -53,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       port: 'TMUX_CLAUDE_PORT',
       leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
       restartLimit: 'TMUX_CLAUDE_RESTART_LIMIT',
+      stuckAfterMs: 'TMUX_CLAUDE_STUCK_AFTER_S',
     }[field];
     throw new TmuxClaudeError(
       'INVALID_ARGUMENT',

@@ -13,6 +13,7 @@ export type {
   EventKind,
   EventInput,
   AuditEvent,
+  VerifyReport,
   Task,
   TaskState,
   Reservation,
@@ -44,3 +45,15 @@ export type { RunResult } from './process.js';
 export { runCommand } from './process.js';
 export { isRecord, asRecord, parseJsonObject } from './json.js';
 export { Signals } from './signals.js';
+export type { ProcessStat } from './proc.js';
+export {
+  clockTicksPerSecond,
+  cpuSeconds,
+  childCpuSeconds,
+  rssBytes,
+  processTable,
+  parentTable,
+  childrenIndex,
+  descendantsOf,
+  hostCpuSeconds,
+} from './proc.js';

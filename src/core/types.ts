@@ -8,10 +8,11 @@ export const AGENT_KINDS: readonly AgentKind[] = ['lite', 'claude', 'codex', 'ge
 
 /**
  * Lifecycle of an instance. `starting` until the agent reports ready; `idle`/`busy` follow its turns;
- * `dead` when its pane or process is gone unexpectedly; `terminated` after a deliberate stop.
+ * `blocked` on a dialog; `stuck` when busy without any sign of life for a while; `dead` when its pane or
+ * process is gone unexpectedly; `terminated` after a deliberate stop.
  */
-export type InstanceState = 'starting' | 'idle' | 'busy' | 'blocked' | 'dead' | 'terminated';
-export const LIVE_STATES: readonly InstanceState[] = ['starting', 'idle', 'busy', 'blocked'];
+export type InstanceState = 'starting' | 'idle' | 'busy' | 'blocked' | 'stuck' | 'dead' | 'terminated';
+export const LIVE_STATES: readonly InstanceState[] = ['starting', 'idle', 'busy', 'blocked', 'stuck'];
 
 export function isLive(state: InstanceState): boolean {
   return LIVE_STATES.includes(state);
@@ -222,7 +223,10 @@ export interface EventDataByKind {
   'instance.state': { from: InstanceState; to: InstanceState; reason?: string };
   'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
   'instance.restarted': { pid: number | null };
-  'instance.recovery': { action: 'restart' | 'replace' | 'gave-up'; attempt: number };
+  'instance.recovery': {
+    action: 'restart' | 'replace' | 'gave-up' | 'nudge' | 'interrupt';
+    attempt: number;
+  };
   'instance.progress': { percent: number | null; note: string | null; source: string };
   'message.sent': { messageId: string; to: string; recipients: string[]; bytes: number; topic?: string };
   'message.delivered': { messageId: string; latencyMs: number; via: 'paste' | 'stop-hook' | 'tool' };
@@ -252,5 +256,42 @@ export type EventInput = {
   [K in EventKind]: { kind: K; actor: string; instanceId: string | null; data: EventDataByKind[K] };
 }[EventKind];
 
-/** An appended event: sequence numbers rise by one per append. */
-export type AuditEvent = EventInput & { seq: number; ts: number };
+/**
+ * An appended event: sequence numbers rise by one per append. Events form a hash chain: `hash` covers the
+ * event and `prevHash` (the hash of the event before it), so an edited or deleted event is detectable.
+ */
+export type AuditEvent = EventInput & {
+  seq: number;
+  ts: number;
+  /** Hex SHA-256 of the previous event (64 zeros for the first). */
+  prevHash: string;
+  /** Hex SHA-256 of prevHash and this event's fields (see the store's event chain). */
+  hash: string;
+};
+
+/** What the audit-trail check of the whole event log found. */
+export type VerifyReport =
+  | {
+      ok: true;
+      /** Events checked (all of them). */
+      events: number;
+      /** The newest event, as the head record names it (seq 0 and the genesis hash when empty). */
+      head: { seq: number; hash: string };
+    }
+  | {
+      ok: false;
+      /** Events checked before the first problem. */
+      events: number;
+      /** The first problem in seq order. */
+      problem: {
+        /** The event where the chain breaks (for `deleted`, the first missing one). */
+        seq: number;
+        /**
+         * `edited`: the event's fields no longer match its hash; `deleted`: sequence numbers skip (events
+         * removed); `broken-link`: its prevHash is not the previous event's hash (that one was rewritten with a
+         * new hash); `head-mismatch`: the head record does not name the newest event (the newest were removed).
+         */
+        kind: 'edited' | 'deleted' | 'head-mismatch' | 'broken-link';
+        detail: string;
+      };
+    };

@@ -39,6 +39,7 @@ export interface SendResult {
 
 export interface InstanceView {
   id: string;
+  runId: string;
   role: Role;
   parentId: string | null;
   name: string;
@@ -47,6 +48,8 @@ export interface InstanceView {
   agent: AgentKind;
   tmuxSession: string;
   pid: number | null;
+  /** The task the instance was spawned for (a specialist's; it may name no task of the graph). */
+  taskId: string | null;
   error: string | null;
   pendingMessages: number;
   progress: Instance['progress'];

@@ -30,6 +30,7 @@ const SPAWNED: SpawnResult = {
 
 const VIEW: InstanceView = {
   id: 'spec-1',
+  runId: 'run-1',
   role: 'specialist',
   parentId: 'mgr-1',
   name: 'x',
@@ -38,6 +39,7 @@ const VIEW: InstanceView = {
   agent: 'lite',
   tmuxSession: 'tc-spec-1',
   pid: null,
+  taskId: null,
   error: null,
   pendingMessages: 0,
   progress: null,

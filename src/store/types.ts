@@ -13,6 +13,7 @@ import type {
   Run,
   Task,
   TaskState,
+  VerifyReport,
 } from '../core/index.js';
 
 /** Fields of an instance that change after it is created. */
@@ -343,14 +344,34 @@ export interface KnowledgeStore {
   count(runId?: string): Promise<number>;
 }
 
-/** The append-only audit trail. */
+/**
+ * The append-only audit trail, hash-chained (see event-chain.ts): each event carries the hash of the one
+ * before it and its own, and the backend keeps a head record of the newest event, so edits and deletions are
+ * detectable with {@link EventLog.verify}.
+ */
 export interface EventLog {
-  /** Appends and returns the event with its sequence number and time. */
+  /**
+   * Appends and returns the event with its sequence number, time and hashes. Reading the head, inserting and
+   * moving the head is one transaction, so concurrent appends form one chain.
+   */
   append(event: EventInput): Promise<AuditEvent>;
-  /** Events with seq > afterSeq, oldest first. */
-  list(opts?: { afterSeq?: number; instanceId?: string; limit?: number }): Promise<AuditEvent[]>;
+  /**
+   * Events with seq > afterSeq, oldest first; with `instanceId` only those about that instance; with
+   * `sinceTs` only those with ts >= sinceTs (epoch ms). `limit` defaults to 10,000.
+   */
+  list(opts?: {
+    afterSeq?: number;
+    instanceId?: string;
+    sinceTs?: number;
+    limit?: number;
+  }): Promise<AuditEvent[]>;
   /** Sequence number of the newest event (0 when empty): where a follower starts. */
   lastSeq(): Promise<number>;
+  /**
+   * Checks the whole chain in seq order, a page at a time: every hash recomputed, every link, no sequence
+   * number skipped, the head record naming the newest event. Reports the first problem found.
+   */
+  verify(): Promise<VerifyReport>;
 }
 
 /** Small key/value facts about the deployment (e.g. the last supervisor port). */

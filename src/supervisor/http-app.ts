@@ -12,6 +12,7 @@ import {
 } from '../core/index.js';
 import { knowledgeView, mcpHandler, taskView, type Caller } from '../mcp/index.js';
 import type { Organisation } from './organisation.js';
+import type { ResourceSampler } from './resources.js';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
@@ -31,6 +32,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
 
 export interface AppOptions {
   org: Organisation;
+  /** CPU and memory series for /api/resources. */
+  resources: ResourceSampler;
   adminToken: string;
   log: Logger;
   /** Status facts for /api/status. */
@@ -244,13 +247,27 @@ export function createApp(opts: AppOptions): express.Express {
     '/events/head',
     wrap(async () => ({ seq: await org.deps.store.events.lastSeq() })),
   );
+  // The audit-trail check: the first edited, deleted or unlinked event, or the head (see EventLog.verify).
+  api.get(
+    '/events/verify',
+    wrap(() => org.deps.store.events.verify()),
+  );
   api.get(
     '/events',
     wrap(async (req) => {
       const after = Number(req.query.after ?? 0) || 0;
       const waitS = Math.min(Number(req.query.wait ?? 0) || 0, 60);
       const instanceId = typeof req.query.instance === 'string' ? req.query.instance : undefined;
-      const query = { afterSeq: after, limit: 1000, ...(instanceId ? { instanceId } : {}) };
+      const sinceTs = req.query.since_ts === undefined ? undefined : Number(req.query.since_ts);
+      if (sinceTs !== undefined && !(Number.isFinite(sinceTs) && sinceTs >= 0)) {
+        throw new TmuxClaudeError('INVALID_ARGUMENT', 'since_ts: expected a time in epoch milliseconds');
+      }
+      const query = {
+        afterSeq: after,
+        limit: 1000,
+        ...(instanceId ? { instanceId } : {}),
+        ...(sinceTs !== undefined ? { sinceTs } : {}),
+      };
       let events = await org.deps.store.events.list(query);
       if (events.length === 0 && waitS > 0) {
         await org.signals.wait('events', waitS * 1000);
@@ -308,6 +325,25 @@ export function createApp(opts: AppOptions): express.Express {
       const limit = Math.min(Math.max(Number(req.query.limit ?? 200) || 200, 1), 10_000);
       const entries = await org.deps.store.knowledge.list({ runId: run, all: req.query.all === '1', limit });
       return entries.map((entry) => knowledgeView({ entry }));
+    }),
+  );
+  // Newest sample per live instance and of the host; ?instance=ID or ?host=1 for that series (oldest first).
+  api.get(
+    '/resources',
+    wrap(async (req) => {
+      const { resources } = opts;
+      const id = typeof req.query.instance === 'string' ? req.query.instance : '';
+      if (id) {
+        const samples = resources.series(id);
+        if (!samples && !(await org.deps.store.instances.get(id))) {
+          throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(id)} not found`);
+        }
+        // A known instance without a series has ended, or has no agent process yet.
+        return { instance: id, intervalMs: resources.intervalMs, samples: samples ?? [] };
+      }
+      if (req.query.host === '1')
+        return { host: true, intervalMs: resources.intervalMs, samples: resources.host() };
+      return resources.latest();
     }),
   );
   api.get(

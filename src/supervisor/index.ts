@@ -5,3 +5,4 @@ export type { CreateRunRequest, RunStatus, HookPayload } from './organisation.js
 export type { SupervisorInfo } from './run-file.js';
 export { readSupervisorInfo, isProcessAlive } from './run-file.js';
 export type { MessageFlowRow } from './http-app.js';
+export type { ResourceSnapshot, InstanceSample, HostSample, ProcessUsage } from './resources.js';

@@ -49,7 +49,7 @@ import type {
 } from '../mcp/index.js';
 import { formatMessages, messageIdsIn, rolePrompt } from '../prompts/index.js';
 import type { Store } from '../store/index.js';
-import type { TmuxDriver } from '../tmux/index.js';
+import type { SessionInfo, TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
 import { ParallelScheduler } from './parallel.js';
 import { Work } from './work.js';
@@ -114,6 +114,10 @@ export class Organisation implements Orchestrator {
   /** Restarts the supervisor made after deaths, per instance (the recovery cap counts these). */
   private readonly autoRestarts = new Map<string, number>();
   private readonly recoveryTimers = new Set<NodeJS.Timeout>();
+  /** Last sign of life per instance (hooks, MCP requests), for the stuck-agent ladder. */
+  private readonly activity = new Map<string, number>();
+  /** How far the stuck-agent ladder has gone per instance: 1 nudged, 2 interrupted. */
+  private readonly stuckStage = new Map<string, number>();
   private closing = false;
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
@@ -669,7 +673,7 @@ export class Organisation implements Orchestrator {
       }
       case 'UserPromptSubmit': {
         // Busy first: a delivery confirmed while the state still said idle would look quiescent.
-        await this.transition(id, ['idle', 'starting', 'blocked'], 'busy', 'prompt received');
+        await this.transition(id, ['idle', 'starting', 'blocked', 'stuck'], 'busy', 'prompt received');
         // Confirmed by the message ids in the prompt: CLIs may wrap pasted text (Claude Code adds
         // <pasted_content>) or expand tabs, so the exact bytes are not a reliable witness.
         const landed = new Set(messageIdsIn(payload.prompt ?? ''));
@@ -696,7 +700,7 @@ export class Organisation implements Orchestrator {
         const error = failed ? (payload.error ?? 'unknown error') : null;
         await this.transition(
           id,
-          ['busy', 'starting', 'blocked'],
+          ['busy', 'starting', 'blocked', 'stuck'],
           'idle',
           failed ? `turn failed: ${error}` : 'turn over',
           { error },
@@ -707,7 +711,9 @@ export class Organisation implements Orchestrator {
       case 'Notification': {
         if (payload.notification_type === 'permission_prompt') {
           const why = `blocked on a dialog: ${payload.message ?? 'permission prompt'}`;
-          const blocked = await this.transition(id, ['busy', 'idle'], 'blocked', why, { error: why });
+          const blocked = await this.transition(id, ['busy', 'idle', 'stuck'], 'blocked', why, {
+            error: why,
+          });
           if (blocked && caller.parentId) {
             await this.notifyFromSupervisor(
               caller.parentId,
@@ -719,7 +725,7 @@ export class Organisation implements Orchestrator {
         return {};
       }
       case 'PostToolUse': {
-        await this.transition(id, ['blocked'], 'busy', 'dialog answered');
+        await this.transition(id, ['blocked', 'stuck'], 'busy', 'dialog answered');
         const progress = progressFromTool(payload.tool_name, payload.tool_input);
         if (progress) await this.recordProgress(id, progress, String(payload.tool_name));
         return {};
@@ -761,6 +767,7 @@ export class Organisation implements Orchestrator {
         : `tmux session ${inst.tmuxSession} is gone (${reason})`;
       await this.transition(inst.id, LIVE_STATES, 'dead', why, { error: why });
     }
+    await this.checkStuck(live, byName);
   }
 
   /** After a supervisor (re)start: adopt live sessions, mark lost ones dead, report orphans. */
@@ -1112,12 +1119,7 @@ export class Organisation implements Orchestrator {
     if (this.closing) return manual;
     if (inst.role === 'specialist' && inst.parentId && inst.taskId) {
       if ((await this.scheduler.nameOf(inst.parentId, inst.taskId)) !== null) {
-        await this.emit({
-          kind: 'instance.recovery',
-          actor: 'supervisor',
-          instanceId: inst.id,
-          data: { action: 'replace', attempt: 0 },
-        });
+        await this.recoveryEvent(inst.id, 'replace', 0);
         return 'execute_parallel hands its task to a new specialist.';
       }
     }
@@ -1125,12 +1127,7 @@ export class Organisation implements Orchestrator {
     const done = this.autoRestarts.get(inst.id) ?? 0;
     if (restartLimit === 0) return manual;
     if (done >= restartLimit) {
-      await this.emit({
-        kind: 'instance.recovery',
-        actor: 'supervisor',
-        instanceId: inst.id,
-        data: { action: 'gave-up', attempt: done },
-      });
+      await this.recoveryEvent(inst.id, 'gave-up', done);
       return `The supervisor gave up after ${done} restarts. ${manual}`;
     }
     const delayMs = restartBackoffMs * 2 ** done;
@@ -1148,12 +1145,7 @@ export class Organisation implements Orchestrator {
   private async recover(id: string, attempt: number): Promise<void> {
     const inst = await this.store.instances.get(id);
     if (this.closing || !inst || inst.state !== 'dead') return;
-    await this.emit({
-      kind: 'instance.recovery',
-      actor: 'supervisor',
-      instanceId: id,
-      data: { action: 'restart', attempt },
-    });
+    await this.recoveryEvent(id, 'restart', attempt);
     // A restart that fails leaves the instance dead again, which plans the next attempt (or gives up).
     await this.restartInstance(inst, 'supervisor').catch((err: unknown) =>
       this.deps.log.warn({ err, instance: id, attempt }, 'automatic restart failed'),
@@ -1236,11 +1228,79 @@ export class Organisation implements Orchestrator {
     }
   }
 
-  /** The supervisor's renewal of an active instance's leases; never delays the request that showed it. */
+  /**
+   * A sign of life (a hook, an MCP request): renews the instance's leases and ends a `stuck` spell. Never
+   * delays the request that showed it.
+   */
   private renewForActivity(id: string): void {
+    this.activity.set(id, Date.now());
     this.coordinator
       .touch(id)
       .catch((err: unknown) => this.deps.log.warn({ err, instance: id }, 'lease renewal failed'));
+    if (this.stuckStage.delete(id)) {
+      this.transition(id, ['stuck'], 'busy', 'active again').catch((err: unknown) =>
+        this.deps.log.warn({ err, instance: id }, 'stuck → busy failed'),
+      );
+    }
+  }
+
+  /**
+   * The stuck-agent ladder, run by the sweep: a busy instance with no output, hook or tool call for
+   * `stuckAfterMs` is marked stuck and nudged (a message it gets at the end of its turn); after half as long
+   * again its turn is interrupted (the CLI's interrupt key); after twice the time it is restarted in place.
+   */
+  private async checkStuck(live: readonly Instance[], sessions: Map<string, SessionInfo>): Promise<void> {
+    const after = this.deps.config.stuckAfterMs;
+    if (after <= 0) return;
+    const now = Date.now();
+    for (const inst of live) {
+      if (inst.state !== 'busy' && inst.state !== 'stuck') {
+        this.stuckStage.delete(inst.id);
+        continue;
+      }
+      if (!this.activity.has(inst.id)) this.activity.set(inst.id, inst.updatedAt);
+      const last = Math.max(this.activity.get(inst.id)!, sessions.get(inst.tmuxSession)?.outputAt ?? 0);
+      const quiet = now - last;
+      const stage = this.stuckStage.get(inst.id) ?? 0;
+      const seconds = Math.round(quiet / 1000);
+      if (stage === 0 && quiet >= after) {
+        this.stuckStage.set(inst.id, 1);
+        await this.transition(inst.id, ['busy'], 'stuck', `no output, hook or tool call for ${seconds} s`);
+        await this.recoveryEvent(inst.id, 'nudge', 1);
+        await this.notifyFromSupervisor(
+          inst.id,
+          `You have shown no sign of activity for ${seconds} s. If you are waiting for someone, end your turn ` +
+            'or call wait_for_messages; for long work without tool calls, call heartbeat now and then.',
+          'nudge',
+        );
+      } else if (stage === 1 && quiet >= after * 1.5) {
+        this.stuckStage.set(inst.id, 2);
+        await this.recoveryEvent(inst.id, 'interrupt', 2);
+        await this.deps.tmux
+          .sendKeys(inst.tmuxSession, [...adapterFor(inst.agent).interruptKeys])
+          .catch((err: unknown) => this.deps.log.warn({ err, instance: inst.id }, 'interrupt failed'));
+      } else if (stage === 2 && quiet >= after * 2) {
+        this.stuckStage.delete(inst.id);
+        this.activity.set(inst.id, now);
+        await this.recoveryEvent(inst.id, 'restart', 3);
+        void this.restartInstance(inst, 'supervisor').catch((err: unknown) =>
+          this.deps.log.warn({ err, instance: inst.id }, 'restart of a stuck instance failed'),
+        );
+      }
+    }
+  }
+
+  private recoveryEvent(
+    id: string,
+    action: 'restart' | 'replace' | 'gave-up' | 'nudge' | 'interrupt',
+    attempt: number,
+  ): Promise<void> {
+    return this.emit({
+      kind: 'instance.recovery',
+      actor: 'supervisor',
+      instanceId: id,
+      data: { action, attempt },
+    });
   }
 
   /** Tells a task's creator (when it is a live instance) that the task finished or was lost. */

@@ -1,6 +1,14 @@
 import type { Coordinator } from '../coordinator/index.js';
 import { tasksChanged } from '../coordinator/index.js';
-import { globsOverlap, isLive, newInstanceId, type Logger, type Signals, type Task } from '../core/index.js';
+import {
+  LIVE_STATES,
+  globsOverlap,
+  isLive,
+  newInstanceId,
+  type Logger,
+  type Signals,
+  type Task,
+} from '../core/index.js';
 import type { Store } from '../store/index.js';
 
 /** What execute_parallel left to run for one manager: its tasks (with names) and how many at once. */
@@ -76,7 +84,7 @@ export class ParallelScheduler {
   /** After a supervisor restart: resumes the loops of live managers with unfinished batches. */
   async resume(): Promise<void> {
     for (const m of await this.deps.store.instances.list({
-      states: ['starting', 'idle', 'busy', 'blocked'],
+      states: LIVE_STATES,
     })) {
       if (m.role !== 'specialist' && (await this.load(m.id))) this.ensureLoop(m.id);
     }

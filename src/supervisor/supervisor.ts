@@ -1,11 +1,12 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { newToken, pathsFor, type Config, type Logger, type Paths } from '../core/index.js';
+import { LIVE_STATES, newToken, pathsFor, type Config, type Logger, type Paths } from '../core/index.js';
 import { Git } from '../git/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { TmuxDriver } from '../tmux/index.js';
 import { createApp } from './http-app.js';
 import { Organisation } from './organisation.js';
+import { ResourceSampler } from './resources.js';
 import { acquireSupervisorLock, removeSupervisorInfo, writeSupervisorInfo } from './run-file.js';
 
 /** Sweep interval: a safety net behind tmux's pane-died hook, which can be lost (see the tmux driver). */
@@ -30,6 +31,7 @@ export class Supervisor {
   org: Organisation | undefined;
   private server: Server | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private resources: ResourceSampler | undefined;
   private stopReaping: (() => void) | undefined;
   private releaseLock: (() => void) | undefined;
   private store: Store | undefined;
@@ -72,9 +74,18 @@ export class Supervisor {
       supervisorUrl: this.url,
     });
     this.org = org;
+    // CPU and RSS per instance and of the host for the dashboard and `top`; no tmux call per tick.
+    const resources = new ResourceSampler({
+      targets: async () =>
+        (await store.instances.list({ states: LIVE_STATES })).map((i) => ({ id: i.id, pid: i.pid })),
+      tmuxPid: () => tmux.knownServerPid,
+      onError: (err) => log.warn({ err }, 'resource sampling failed'),
+    });
+    this.resources = resources;
     const startedAt = Date.now();
     router.handle = createApp({
       org,
+      resources,
       adminToken: this.adminToken,
       log,
       shutdown: onShutdownRequest,
@@ -116,6 +127,7 @@ export class Supervisor {
         .catch((err: unknown) => log.warn({ err }, 'sweep failed'));
     }, SWEEP_MS);
     this.sweepTimer.unref();
+    resources.start();
     // A killed agent's pane is often reaped late by tmux (see TmuxDriver.keepReaping): detection in < 1 s.
     this.stopReaping = tmux.keepReaping(REAP_NUDGE_MS);
     writeSupervisorInfo(this.paths, {
@@ -138,6 +150,7 @@ export class Supervisor {
 
   private async doStop(opts: { stopInstances: boolean }): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.resources?.stop();
     this.stopReaping?.();
     const org = this.org;
     org?.close();

@@ -27,6 +27,8 @@ export interface SessionInfo {
   deadStatus: number | null;
   /** The signal that killed a dead pane's process; null otherwise. */
   deadSignal: number | null;
+  /** When the pane last printed anything (epoch ms, second resolution); null when tmux does not say. */
+  outputAt: number | null;
 }
 
 /** Options of {@link TmuxDriver.newSession}. */
@@ -107,7 +109,8 @@ function parseIntOrNull(s: string | undefined): number | null {
 
 /** `#{pid}` is the server's pid (see {@link TmuxDriver.nudge}); the session name goes last as it may hold tabs. */
 const SESSION_FORMAT =
-  '#{pid}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{session_name}';
+  '#{pid}\t#{pane_id}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{window_activity}\t' +
+  '#{session_name}';
 
 interface SessionLine {
   serverPid: number | null;
@@ -117,7 +120,7 @@ interface SessionLine {
 }
 
 function parseSessionLine(line: string): SessionLine {
-  const [serverPid, paneId = '', pid, deadFlag, status, signal, ...name] = line.split('\t');
+  const [serverPid, paneId = '', pid, deadFlag, status, signal, activity, ...name] = line.split('\t');
   const deadStatus = parseIntOrNull(status);
   const deadSignal = parseSignal(signal);
   // pane_dead only means the pty closed; a pane is dead once its exit status or signal is known too.
@@ -131,6 +134,7 @@ function parseSessionLine(line: string): SessionLine {
       dead,
       deadStatus: dead ? deadStatus : null,
       deadSignal: dead ? deadSignal : null,
+      outputAt: activity ? (parseIntOrNull(activity) ?? 0) * 1000 || null : null,
     },
     unreaped: deadFlag === '1' && !dead,
   };

@@ -116,6 +116,7 @@ async function seedConfig(configDir: string, cwd: string, apiKey: string | undef
 export const claudeAdapter: AgentAdapter = {
   kind: 'claude',
   enterDelayMs: 250,
+  interruptKeys: ['Escape'],
   // Claude Code connects MCP servers asynchronously after SessionStart.
   readyNeedsMcp: true,
   readyNeedsHook: true,

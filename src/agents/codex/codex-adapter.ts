@@ -63,6 +63,7 @@ export function createCodexAdapter(opts: CodexAdapterOptions = {}): AgentAdapter
     kind: 'codex',
     // Codex treats keys arriving within its paste-burst window as a paste; Enter must come well after it.
     enterDelayMs: 250,
+    interruptKeys: ['Escape'],
     // Codex connects MCP servers after its composer is drawn (measured: ~400 ms vs ~750 ms), and runs its
     // SessionStart hook only when the first turn starts: its first MCP request is its only ready sign.
     readyNeedsMcp: true,

@@ -38,6 +38,7 @@ export function createGeminiAdapter(opts: GeminiAdapterOptions = {}): AgentAdapt
     // Gemini turns an Enter that follows a paste within 40 ms into a newline (and one within 30 ms of a typed
     // key); 200 ms leaves room for a loaded machine.
     enterDelayMs: 200,
+    interruptKeys: ['Escape'],
     // SessionStart fires once config and UI are up, but MCP servers connect in the background after it.
     // Gemini would queue a prompt until they are connected; waiting for the first MCP request as well makes
     // a spawn fail visibly when the MCP connection does not come up.

@@ -448,6 +448,12 @@ export async function coordinatorFigure(
         paneDied,
       ),
       row(
+        'detection: kill -9 of the holder’s agent → instance marked dead (audit event)',
+        'ms',
+        h.killToReaped.map((reaped, i) => reaped + h.reapedToDead[i]!),
+        paneDied,
+      ),
+      row(
         'hand-over from tmux’s reap of the agent → waiting claim_task returns the task',
         'ms',
         h.ms.map((ms, i) => ms - h.killToReaped[i]!),

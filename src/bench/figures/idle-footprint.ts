@@ -1,6 +1,7 @@
 /** Figure 3: supervisor CPU and RSS with 0, 10, 25, 50 idle instances. */
 import { spawn } from 'node:child_process';
-import { rssBytes, sampleFor, type ProcessSamples } from '../proc.js';
+import { rssBytes } from '../../core/index.js';
+import { sampleFor, type ProcessSamples } from '../proc.js';
 import { median } from '../stats.js';
 import { cpuRow, MB, row, type Figure, type Row } from '../types.js';
 import { sleep, type BenchContext } from './context.js';

@@ -1,6 +1,6 @@
 /** Figure 4: every live instance busy exchanging messages with the admin API. */
-import type { AuditEvent } from '../../core/index.js';
-import { childCpuSeconds, ProcessSampler, type ProcessSamples } from '../proc.js';
+import { childCpuSeconds, type AuditEvent } from '../../core/index.js';
+import { ProcessSampler, type ProcessSamples } from '../proc.js';
 import { median } from '../stats.js';
 import { cpuRow, MB, row, type Figure, type Row } from '../types.js';
 import type { BenchContext } from './context.js';

@@ -1,6 +1,7 @@
 /** Figure 5: what tmux-claude adds per instance, in processes and memory. */
+import { childrenIndex, cpuSeconds, descendantsOf, parentTable, rssBytes } from '../../core/index.js';
 import type { Spawned } from '../bench-org.js';
-import { commandLine, cpuSeconds, descendantsOf, parentTable, rssBytes } from '../proc.js';
+import { commandLine } from '../proc.js';
 import { median } from '../stats.js';
 import { MB, row, type Figure } from '../types.js';
 import type { BenchContext } from './context.js';
@@ -17,7 +18,7 @@ export async function perInstance(
   spawned: readonly Spawned[],
   readers: readonly string[],
 ): Promise<PerInstanceResult> {
-  const table = parentTable();
+  const children = childrenIndex(parentTable());
   const panes = ctx.org.panePids();
   const extras: number[] = [];
   const agentRss: number[] = [];
@@ -33,7 +34,7 @@ export async function perInstance(
     const cmd = commandLine(pid);
     if (!cmd.includes('lite/main')) notes.push(`${s.id}: the pane's process is \`${cmd}\`, not the runtime`);
     agentPids.push(pid);
-    const extra = descendantsOf(pid, table);
+    const extra = descendantsOf(pid, children);
     extras.push(extra.length);
     if (extra.length > 0 && notes.length < 5) {
       notes.push(`${s.id}: extra processes: ${extra.map((p) => `${p} ${commandLine(p)}`).join('; ')}`);
@@ -47,7 +48,7 @@ export async function perInstance(
   const tmuxPerInstance = tmuxPid ? (rssBytes(tmuxPid) ?? Number.NaN) / MB / sessions : Number.NaN;
 
   const readerPids = await ctx.lab.readerPids();
-  const readerExtras = readerPids.map((p) => descendantsOf(p, table).length);
+  const readerExtras = readerPids.map((p) => descendantsOf(p, children).length);
   const readerRss = readerPids.map((p) => (rssBytes(p) ?? Number.NaN) / MB);
   const readerCpuMs = readerPids.map((p) => (cpuSeconds(p) ?? Number.NaN) * 1000);
   const labTmux = ctx.lab.tmuxServerPid();

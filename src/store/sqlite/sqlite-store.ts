@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import {
   TmuxClaudeError,
   notFound,
+  parseJsonObject,
   type AuditEvent,
   type EventInput,
   type Instance,
@@ -30,6 +31,7 @@ import type {
   Store,
   TaskStore,
 } from '../types.js';
+import { GENESIS_HASH, eventHash, verifyChain, type ChainHead, type StoredEvent } from '../event-chain.js';
 import { makeKnowledgeStore } from './sqlite-knowledge.js';
 import { makeTaskStores } from './sqlite-tasks.js';
 
@@ -70,9 +72,11 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   run_id TEXT NOT NULL, topic TEXT NOT NULL, instance_id TEXT NOT NULL, created_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, topic, instance_id)
 );
+-- The audit trail: append-only and hash-chained (see store/event-chain.ts); meta 'events.head' holds the newest
+-- event's seq and hash, written with every append.
 CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
-  instance_id TEXT, data TEXT NOT NULL
+  instance_id TEXT, data TEXT NOT NULL, prev_hash TEXT, hash TEXT
 );
 CREATE INDEX IF NOT EXISTS events_instance ON events(instance_id, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -135,7 +139,73 @@ type PostResult = Awaited<ReturnType<MessageStore['post']>>;
 /** Columns added after a table was first shipped: added in place to stores created by older versions. */
 const ADDED_COLUMNS: Array<[table: string, column: string, type: string]> = [
   ['instances', 'progress', 'TEXT'],
+  ['events', 'prev_hash', 'TEXT'],
+  ['events', 'hash', 'TEXT'],
 ];
+
+/** The meta key of the event chain's head record: JSON {seq, hash} of the newest event. */
+const EVENTS_HEAD_KEY = 'events.head';
+
+/** The event chain's head record in meta (statements prepared once). */
+function eventsHead(db: Database.Database): { read(): ChainHead | null; write(head: ChainHead): void } {
+  const get = db.prepare('SELECT value FROM meta WHERE key = ?');
+  const set = db.prepare(
+    'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+  );
+  return {
+    read: () => {
+      const row = get.get(EVENTS_HEAD_KEY) as { value: string } | undefined;
+      const head = row ? parseJsonObject(row.value) : undefined;
+      return head && typeof head.seq === 'number' && typeof head.hash === 'string'
+        ? { seq: head.seq, hash: head.hash }
+        : null;
+    },
+    write: (head) => {
+      set.run(EVENTS_HEAD_KEY, JSON.stringify(head));
+    },
+  };
+}
+
+const EVENT_COLUMNS = 'seq, ts, kind, actor, instance_id, data, prev_hash, hash';
+
+function rowToStoredEvent(r: Row): StoredEvent {
+  return {
+    seq: r.seq as number,
+    ts: r.ts as number,
+    kind: r.kind as string,
+    actor: r.actor as string,
+    instanceId: (r.instance_id as string | null) ?? null,
+    data: r.data as string,
+    prevHash: (r.prev_hash as string | null) ?? null,
+    hash: (r.hash as string | null) ?? null,
+  };
+}
+
+/**
+ * Chains the events of a store from before the audit trail was hash-chained, once: when there is no head
+ * record and no event has a hash, every event gets its hash in seq order and the head record is written, in
+ * one transaction. A store that has hashes but lost its head record is left alone, for `verify` to report.
+ */
+function chainLegacyEvents(db: Database.Database): void {
+  const page = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT 1000`);
+  const setHash = db.prepare('UPDATE events SET prev_hash = ?, hash = ? WHERE seq = ?');
+  const headRecord = eventsHead(db);
+  db.transaction(() => {
+    if (headRecord.read() !== null) return;
+    if (db.prepare('SELECT 1 FROM events WHERE hash IS NOT NULL LIMIT 1').get()) return;
+    let head: ChainHead = { seq: 0, hash: GENESIS_HASH };
+    for (;;) {
+      const rows = (page.all(head.seq) as Row[]).map(rowToStoredEvent);
+      for (const e of rows) {
+        const hash = eventHash(head.hash, e);
+        setHash.run(head.hash, hash, e.seq);
+        head = { seq: e.seq, hash };
+      }
+      if (rows.length < 1000) break;
+    }
+    headRecord.write(head);
+  }).immediate();
+}
 
 function migrate(db: Database.Database): void {
   for (const [table, column, type] of ADDED_COLUMNS) {
@@ -156,6 +226,7 @@ function migrate(db: Database.Database): void {
         DROP TABLE messages;`);
     })();
   }
+  chainLegacyEvents(db);
 }
 
 function rowToInstance(r: Row): Instance {
@@ -648,26 +719,52 @@ export class SqliteStore implements Store {
   }
 
   private makeEvents(): EventLog {
-    const insert = this.db.prepare(
-      'INSERT INTO events (ts, kind, actor, instance_id, data) VALUES (?, ?, ?, ?, ?)',
+    const db = this.db;
+    const insert = db.prepare(
+      'INSERT INTO events (ts, kind, actor, instance_id, data, prev_hash) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    const toEvent = (r: Row): AuditEvent =>
-      ({
-        seq: r.seq as number,
-        ts: r.ts as number,
-        kind: r.kind,
-        actor: r.actor,
-        instanceId: (r.instance_id as string | null) ?? null,
-        data: JSON.parse(r.data as string) as unknown,
-      }) as AuditEvent;
+    const setHash = db.prepare('UPDATE events SET hash = ? WHERE seq = ?');
+    const newest = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
+    const page = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`);
+    const headRecord = eventsHead(db);
+    const toEvent = (r: Row): AuditEvent => {
+      const e = rowToStoredEvent(r);
+      // Only a row written outside tmux-claude lacks hashes; `verify` reports it.
+      return {
+        ...e,
+        data: JSON.parse(e.data) as unknown,
+        prevHash: e.prevHash ?? '',
+        hash: e.hash ?? '',
+      } as AuditEvent;
+    };
+    // The chain continues from the head record. Without one (removed by hand) it continues from the newest
+    // event, and this append writes a new head record.
+    const append = db.transaction((e: EventInput, ts: number): AuditEvent => {
+      const prev = headRecord.read() ??
+        (newest.get() as ChainHead | undefined) ?? { seq: 0, hash: GENESIS_HASH };
+      const data = JSON.stringify(e.data);
+      const seq = Number(insert.run(ts, e.kind, e.actor, e.instanceId, data, prev.hash).lastInsertRowid);
+      const hash = eventHash(prev.hash, {
+        seq,
+        ts,
+        kind: e.kind,
+        actor: e.actor,
+        instanceId: e.instanceId,
+        data,
+      });
+      setHash.run(hash, seq);
+      headRecord.write({ seq, hash });
+      return { ...e, seq, ts, prevHash: prev.hash, hash };
+    });
+    // One snapshot per page, so the head record of the last page matches the events read with it.
+    const readPage = db.transaction((afterSeq: number, limit: number) => ({
+      events: (page.all(afterSeq, limit) as Row[]).map(rowToStoredEvent),
+      head: headRecord.read(),
+    }));
     return {
-      append: async (e: EventInput) => {
-        const ts = Date.now();
-        const info = insert.run(ts, e.kind, e.actor, e.instanceId, JSON.stringify(e.data));
-        return { ...e, seq: Number(info.lastInsertRowid), ts } as AuditEvent;
-      },
+      append: async (e: EventInput) => append.immediate(e, Date.now()),
       lastSeq: async () =>
-        (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM events').get() as { s: number }).s,
+        (db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM events').get() as { s: number }).s,
       list: async (opts = {}) => {
         const where = ['seq > ?'];
         const values: unknown[] = [opts.afterSeq ?? 0];
@@ -675,11 +772,16 @@ export class SqliteStore implements Store {
           where.push('instance_id = ?');
           values.push(opts.instanceId);
         }
-        const rows = this.db
+        if (opts.sinceTs !== undefined) {
+          where.push('ts >= ?');
+          values.push(opts.sinceTs);
+        }
+        const rows = db
           .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
           .all(...values, opts.limit ?? 10_000) as Row[];
         return rows.map(toEvent);
       },
+      verify: () => verifyChain((afterSeq, limit) => readPage(afterSeq, limit)),
     };
   }
 

@@ -362,6 +362,52 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
       assert.ok(mine.some((e) => e.seq === first.seq));
     });
 
+    it('chains appended events by hash and verifies the log', async () => {
+      const first = await store.events.append({
+        kind: 'tool.called',
+        actor: 'exec-1',
+        instanceId: 'exec-1',
+        data: { tool: 'send', ok: true },
+      });
+      const second = await store.events.append({
+        kind: 'tool.called',
+        actor: 'exec-1',
+        instanceId: null,
+        data: { tool: 'send', ok: false, error: 'nope' },
+      });
+      assert.match(first.hash, /^[0-9a-f]{64}$/);
+      assert.equal(second.prevHash, first.hash);
+      assert.notEqual(second.hash, first.hash);
+      const listed = await store.events.list({ afterSeq: first.seq - 1 });
+      assert.deepEqual(
+        listed.map((e) => [e.seq, e.prevHash, e.hash]),
+        [
+          [first.seq, first.prevHash, first.hash],
+          [second.seq, second.prevHash, second.hash],
+        ],
+      );
+      const report = await store.events.verify();
+      assert.deepEqual(report, {
+        ok: true,
+        events: await store.events.lastSeq(),
+        head: { seq: second.seq, hash: second.hash },
+      });
+    });
+
+    it('lists events since a time', async () => {
+      const before = Date.now();
+      const e = await store.events.append({
+        kind: 'tmux.orphan',
+        actor: 'supervisor',
+        instanceId: null,
+        data: { session: 'tc-late' },
+      });
+      const since = await store.events.list({ sinceTs: before });
+      assert.ok(since.some((x) => x.seq === e.seq));
+      assert.ok(since.every((x) => x.ts >= before));
+      assert.deepEqual(await store.events.list({ sinceTs: e.ts + 60_000 }), []);
+    });
+
     it('keeps meta values', async () => {
       assert.equal(await store.meta.get('port'), null);
       await store.meta.set('port', '1234');
