@@ -98,6 +98,8 @@ export interface HookPayload {
 }
 
 const DELIVERY_CONFIRM_MS = 5_000;
+/** Stuck spells the supervisor treats itself (nudge, interrupt, restart) before it tells the parent instead. */
+const MAX_STUCK_SPELLS = 3;
 
 /**
  * The organisation: spawns, stops and restarts instances, delivers messages, merges work, and keeps every
@@ -116,8 +118,10 @@ export class Organisation implements Orchestrator {
   private readonly recoveryTimers = new Set<NodeJS.Timeout>();
   /** Last sign of life per instance (hooks, MCP requests), for the stuck-agent ladder. */
   private readonly activity = new Map<string, number>();
-  /** How far the stuck-agent ladder has gone per instance: 1 nudged, 2 interrupted. */
+  /** How far the stuck-agent ladder has gone per instance: 1 nudged, 2 interrupted, 3 left to the parent. */
   private readonly stuckStage = new Map<string, number>();
+  /** Times each instance was found stuck; past MAX_STUCK_SPELLS the parent decides. */
+  private readonly stuckSpells = new Map<string, number>();
   private closing = false;
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
@@ -1264,8 +1268,25 @@ export class Organisation implements Orchestrator {
       const stage = this.stuckStage.get(inst.id) ?? 0;
       const seconds = Math.round(quiet / 1000);
       if (stage === 0 && quiet >= after) {
-        this.stuckStage.set(inst.id, 1);
+        const spells = (this.stuckSpells.get(inst.id) ?? 0) + 1;
+        this.stuckSpells.set(inst.id, spells);
         await this.transition(inst.id, ['busy'], 'stuck', `no output, hook or tool call for ${seconds} s`);
+        if (spells > MAX_STUCK_SPELLS) {
+          // The ladder did not help (e.g. its model keeps hanging): leave it to the parent, once.
+          this.stuckStage.set(inst.id, 3);
+          await this.recoveryEvent(inst.id, 'gave-up', spells);
+          if (inst.parentId) {
+            await this.notifyFromSupervisor(
+              inst.parentId,
+              `${inst.id} (${inst.role}) is stuck again (${spells} times): no output, hook or tool call for ` +
+                `${seconds} s. Interrupting and restarting did not help. Its last output:\n` +
+                (await this.screenTail(inst, 15)),
+              'instance.stuck',
+            );
+          }
+          continue;
+        }
+        this.stuckStage.set(inst.id, 1);
         await this.recoveryEvent(inst.id, 'nudge', 1);
         await this.notifyFromSupervisor(
           inst.id,
