@@ -6,26 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import { runCommand, type AuditEvent } from '../core/index.js';
 import type { TaskView } from '../mcp/index.js';
 import { CliHarness, eventually } from '../testing/cli-harness.js';
-import { api, mcpClient, resultText, sampleRepo, tokenOf } from '../testing/org-helpers.js';
-
-/** Calls a tool; returns its parsed JSON, or throws the error text. */
-async function tool<T = Record<string, unknown>>(
-  c: Client,
-  name: string,
-  args: Record<string, unknown> = {},
-) {
-  const r = await c.callTool({ name, arguments: args });
-  const text = resultText(r);
-  if (r.isError) throw new Error(text);
-  return JSON.parse(text) as T;
-}
-
-/** Calls a tool that must fail; returns the error text. */
-async function refused(c: Client, name: string, args: Record<string, unknown>): Promise<string> {
-  const r = await c.callTool({ name, arguments: args });
-  assert.equal(r.isError, true, `${name} should have been refused: ${resultText(r)}`);
-  return resultText(r);
-}
+import {
+  api,
+  callJson,
+  callRefused,
+  mcpClient,
+  resultText,
+  sampleRepo,
+  tokenOf,
+} from '../testing/org-helpers.js';
 
 interface Spawned {
   id: string;
@@ -64,7 +53,7 @@ describe('work coordinator through the real supervisor', () => {
     exec = await mcpClient(url, tokenOf(h, res.executive.tmuxSession));
     for (const name of ['one', 'two']) {
       // No prompt: the specialist idles, and the test acts with its token.
-      const s = await tool<Spawned>(exec, 'spawn', { role: 'specialist', name });
+      const s = await callJson<Spawned>(exec, 'spawn', { role: 'specialist', name });
       specs.push({ ...s, client: await mcpClient(url, tokenOf(h, s.tmuxSession)) });
     }
   });
@@ -80,13 +69,16 @@ describe('work coordinator through the real supervisor', () => {
     const [one] = specs;
     const before = (await tasks()).length;
     assert.match(
-      await refused(exec, 'create_task', { title: 'x', files: ['../outside.txt'] }),
+      await callRefused(exec, 'create_task', { title: 'x', files: ['../outside.txt'] }),
       /escapes the repo/,
     );
-    assert.match(await refused(exec, 'create_task', { title: 'x', files: ['/etc/passwd'] }), /absolute/);
-    assert.match(await refused(exec, 'create_task', { title: 'x', depends_on: ['tnope123'] }), /NOT_FOUND/);
+    assert.match(await callRefused(exec, 'create_task', { title: 'x', files: ['/etc/passwd'] }), /absolute/);
     assert.match(
-      await refused(exec, 'execute_parallel', {
+      await callRefused(exec, 'create_task', { title: 'x', depends_on: ['tnope123'] }),
+      /NOT_FOUND/,
+    );
+    assert.match(
+      await callRefused(exec, 'execute_parallel', {
         tasks: [
           { name: 'a', depends_on: ['c'] },
           { name: 'b', depends_on: ['a'] },
@@ -95,7 +87,7 @@ describe('work coordinator through the real supervisor', () => {
       }),
       /dependency cycle: (a|b|c) → .* → /,
     );
-    const overlap = await refused(exec, 'execute_parallel', {
+    const overlap = await callRefused(exec, 'execute_parallel', {
       tasks: [
         { name: 'left', files: ['src/**'] },
         { name: 'right', files: ['src/util.js'] },
@@ -103,37 +95,40 @@ describe('work coordinator through the real supervisor', () => {
     });
     assert.match(overlap, /CONFLICT.*left \(src\/\*\*\) and right \(src\/util\.js\)/);
     assert.match(overlap, /serialize_overlaps/);
-    assert.match(await refused(one!.client, 'claim_task', { task_id: 'tnope123' }), /NOT_FOUND/);
-    assert.match(await refused(one!.client, 'complete_task', { task_id: 'tnope123', epoch: 1 }), /NOT_FOUND/);
+    assert.match(await callRefused(one!.client, 'claim_task', { task_id: 'tnope123' }), /NOT_FOUND/);
     assert.match(
-      await refused(one!.client, 'reserve_files', { patterns: ['a/../../b'] }),
+      await callRefused(one!.client, 'complete_task', { task_id: 'tnope123', epoch: 1 }),
+      /NOT_FOUND/,
+    );
+    assert.match(
+      await callRefused(one!.client, 'reserve_files', { patterns: ['a/../../b'] }),
       /escapes the repo/,
     );
-    assert.match(await refused(one!.client, 'create_task', { title: 'x' }), /Tool create_task not found/);
+    assert.match(await callRefused(one!.client, 'create_task', { title: 'x' }), /Tool create_task not found/);
     assert.equal((await tasks()).length, before, 'no task was created by a refused call');
   });
 
   it('fences leases: one holder at a time, a foreign or stale completion is refused, a lapsed lease returns the task', async () => {
     const [one, two] = specs;
     const title = 'Task with $(rm -rf /) `metachars` and "quotes"';
-    const { task } = await tool<{ task: TaskView }>(exec, 'create_task', {
+    const { task } = await callJson<{ task: TaskView }>(exec, 'create_task', {
       title,
       description: 'd'.repeat(5000),
       files: ['fenced/**'],
     });
     assert.equal(task.title, title);
-    const claim = await tool<{ epoch: number; task: TaskView }>(one!.client, 'claim_task', {
+    const claim = await callJson<{ epoch: number; task: TaskView }>(one!.client, 'claim_task', {
       task_id: task.id,
     });
     assert.equal(claim.epoch, 1);
-    assert.match(await refused(two!.client, 'claim_task', { task_id: task.id }), /not ready: claimed by/);
+    assert.match(await callRefused(two!.client, 'claim_task', { task_id: task.id }), /not ready: claimed by/);
     assert.match(
-      await refused(two!.client, 'complete_task', { task_id: task.id, epoch: 1 }),
+      await callRefused(two!.client, 'complete_task', { task_id: task.id, epoch: 1 }),
       /STALE_LEASE: cannot complete task .*you do not hold it/,
     );
     // The claim reserved its files for the holder.
     assert.match(
-      await refused(two!.client, 'reserve_files', { patterns: ['fenced/a.txt'] }),
+      await callRefused(two!.client, 'reserve_files', { patterns: ['fenced/a.txt'] }),
       new RegExp(`fenced/\\*\\* \\(exclusive, held by ${one!.id} for task ${task.id}\\)`),
     );
     // Silence past the TTL: the lease lapses and the task is claimable again, by someone else.
@@ -147,10 +142,10 @@ describe('work coordinator through the real supervisor', () => {
     );
     assert.equal(regained.epoch, 2);
     assert.match(
-      await refused(one!.client, 'complete_task', { task_id: task.id, epoch: 1, result: 'late' }),
+      await callRefused(one!.client, 'complete_task', { task_id: task.id, epoch: 1, result: 'late' }),
       /STALE_LEASE: .*stale: the task is at epoch 2/,
     );
-    const done = await tool<{ task: TaskView }>(two!.client, 'complete_task', {
+    const done = await callJson<{ task: TaskView }>(two!.client, 'complete_task', {
       task_id: task.id,
       epoch: 2,
       result: 'ok',
@@ -167,31 +162,34 @@ describe('work coordinator through the real supervisor', () => {
 
   it('reservations: exclusive overlaps are refused with the holder named, shared ones coexist, release frees', async () => {
     const [one, two] = specs;
-    await tool(one!.client, 'reserve_files', { patterns: ['lib/**'] });
-    const msg = await refused(two!.client, 'reserve_files', { patterns: ['lib/x.js', 'other.txt'] });
+    await callJson(one!.client, 'reserve_files', { patterns: ['lib/**'] });
+    const msg = await callRefused(two!.client, 'reserve_files', { patterns: ['lib/x.js', 'other.txt'] });
     assert.match(msg, new RegExp(`lib/\\*\\* \\(exclusive, held by ${one!.id}\\)`));
     // All or nothing: other.txt was not reserved either.
-    await tool(one!.client, 'reserve_files', { patterns: ['other.txt'], mode: 'shared' });
-    await tool(two!.client, 'reserve_files', { patterns: ['other.txt'], mode: 'shared' });
-    const conflicts = await tool<{ reservation_overlaps: unknown[] }>(two!.client, 'check_conflicts');
+    await callJson(one!.client, 'reserve_files', { patterns: ['other.txt'], mode: 'shared' });
+    await callJson(two!.client, 'reserve_files', { patterns: ['other.txt'], mode: 'shared' });
+    const conflicts = await callJson<{ reservation_overlaps: unknown[] }>(two!.client, 'check_conflicts');
     assert.equal(conflicts.reservation_overlaps.length, 1);
-    const released = await tool<{ released: string[]; not_held: string[] }>(one!.client, 'release_files', {
-      patterns: ['lib/', 'never.txt'],
-    });
+    const released = await callJson<{ released: string[]; not_held: string[] }>(
+      one!.client,
+      'release_files',
+      {
+        patterns: ['lib/', 'never.txt'],
+      },
+    );
     assert.deepEqual(released, { released: ['lib/**'], not_held: ['never.txt'] });
-    await tool(two!.client, 'reserve_files', { patterns: ['lib/x.js'] });
-    await tool(one!.client, 'release_files');
-    await tool(two!.client, 'release_files');
+    await callJson(two!.client, 'reserve_files', { patterns: ['lib/x.js'] });
+    await callJson(one!.client, 'release_files');
+    await callJson(two!.client, 'release_files');
   });
 
   it('check_conflicts reports files changed in two live worktrees at once', async () => {
     const [one, two] = specs;
     writeFileSync(join(one!.worktree, 'shared.txt'), 'one\n');
     writeFileSync(join(two!.worktree, 'shared.txt'), 'two\n');
-    const r = await tool<{ worktree_overlaps: Array<{ path: string; instances: Array<{ id: string }> }> }>(
-      exec,
-      'check_conflicts',
-    );
+    const r = await callJson<{
+      worktree_overlaps: Array<{ path: string; instances: Array<{ id: string }> }>;
+    }>(exec, 'check_conflicts');
     const hit = r.worktree_overlaps.find((o) => o.path === 'shared.txt');
     assert.deepEqual(hit?.instances.map((i) => i.id).sort(), [one!.id, two!.id].sort());
     const cli = await h.run(['conflicts', '--run', runId]);
@@ -201,45 +199,50 @@ describe('work coordinator through the real supervisor', () => {
 
   it('merges in dependency order and names the owners of conflicting files', async () => {
     const [one, two] = specs;
-    const a = (await tool<{ task: TaskView }>(exec, 'create_task', { title: 'A', files: ['a.txt'] })).task;
+    const a = (await callJson<{ task: TaskView }>(exec, 'create_task', { title: 'A', files: ['a.txt'] }))
+      .task;
     const b = (
-      await tool<{ task: TaskView }>(exec, 'create_task', {
+      await callJson<{ task: TaskView }>(exec, 'create_task', {
         title: 'B',
         files: ['b.txt'],
         depends_on: [a.id],
       })
     ).task;
     assert.equal(b.state, 'blocked');
-    const ca = await tool<{ epoch: number; task: TaskView }>(one!.client, 'claim_task', { task_id: a.id });
+    const ca = await callJson<{ epoch: number; task: TaskView }>(one!.client, 'claim_task', {
+      task_id: a.id,
+    });
     const shaA = await commitFile(one!.worktree, 'a.txt', 'a\n');
-    const doneA = await tool<{ unblocked: string[] }>(one!.client, 'complete_task', {
+    const doneA = await callJson<{ unblocked: string[] }>(one!.client, 'complete_task', {
       task_id: a.id,
       epoch: ca.epoch,
       result: shaA,
     });
     assert.deepEqual(doneA.unblocked, [b.id]);
-    const cb = await tool<{ epoch: number; task: TaskView }>(two!.client, 'claim_task', { task_id: b.id });
+    const cb = await callJson<{ epoch: number; task: TaskView }>(two!.client, 'claim_task', {
+      task_id: b.id,
+    });
     await commitFile(two!.worktree, 'b.txt', 'b\n');
-    await tool(two!.client, 'complete_task', { task_id: b.id, epoch: cb.epoch });
+    await callJson(two!.client, 'complete_task', { task_id: b.id, epoch: cb.epoch });
     assert.match(
-      await refused(exec, 'merge_branch', { instance_id: two!.id }),
+      await callRefused(exec, 'merge_branch', { instance_id: two!.id }),
       new RegExp(`merge in dependency order: .*unmerged tasks ${a.id}`),
     );
-    await tool(exec, 'merge_branch', { instance_id: one!.id });
-    await tool(exec, 'merge_branch', { instance_id: two!.id });
+    await callJson(exec, 'merge_branch', { instance_id: one!.id });
+    await callJson(exec, 'merge_branch', { instance_id: two!.id });
     const after = await tasks();
     assert.ok(after.find((t) => t.id === a.id)?.merged);
     assert.ok(after.find((t) => t.id === b.id)?.merged);
 
     // Both edit README.md on their branches: the second merge is refused, naming the file and its owner.
-    const c = (await tool<{ task: TaskView }>(exec, 'create_task', { title: 'C', files: ['README.md'] }))
+    const c = (await callJson<{ task: TaskView }>(exec, 'create_task', { title: 'C', files: ['README.md'] }))
       .task;
-    const cc = await tool<{ epoch: number }>(one!.client, 'claim_task', { task_id: c.id });
+    const cc = await callJson<{ epoch: number }>(one!.client, 'claim_task', { task_id: c.id });
     await commitFile(one!.worktree, 'README.md', 'from one\n');
-    await tool(one!.client, 'complete_task', { task_id: c.id, epoch: cc.epoch });
+    await callJson(one!.client, 'complete_task', { task_id: c.id, epoch: cc.epoch });
     await commitFile(two!.worktree, 'README.md', 'from two\n');
-    await tool(exec, 'merge_branch', { instance_id: one!.id });
-    const conflict = await refused(exec, 'merge_branch', { instance_id: two!.id });
+    await callJson(exec, 'merge_branch', { instance_id: one!.id });
+    const conflict = await callRefused(exec, 'merge_branch', { instance_id: two!.id });
     assert.match(
       conflict,
       new RegExp(

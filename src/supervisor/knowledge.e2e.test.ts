@@ -7,7 +7,7 @@ import { runCommand } from '../core/index.js';
 import type { InstanceView, TaskView } from '../mcp/index.js';
 import { createScriptedModelServer, type ScriptedModelServer } from '../scripted-model/index.js';
 import { CliHarness, eventually } from '../testing/cli-harness.js';
-import { api, mcpClient, resultText, sampleRepo, tokenOf } from '../testing/org-helpers.js';
+import { api, callJson, callRefused, mcpClient, sampleRepo, tokenOf } from '../testing/org-helpers.js';
 import type { RunStatus } from './organisation.js';
 
 interface KnowledgeRow {
@@ -18,23 +18,6 @@ interface KnowledgeRow {
   recorded_by: string;
   task_id: string | null;
   commit: string | null;
-}
-
-async function tool<T = Record<string, unknown>>(
-  c: Client,
-  name: string,
-  args: Record<string, unknown> = {},
-) {
-  const r = await c.callTool({ name, arguments: args });
-  const text = resultText(r);
-  if (r.isError) throw new Error(text);
-  return JSON.parse(text) as T;
-}
-
-async function refused(c: Client, name: string, args: Record<string, unknown>): Promise<string> {
-  const r = await c.callTool({ name, arguments: args });
-  assert.equal(r.isError, true, `${name} should have been refused: ${resultText(r)}`);
-  return resultText(r);
 }
 
 async function commitOnMain(repo: string, path: string, content: string): Promise<void> {
@@ -71,7 +54,7 @@ describe('shared knowledge through the real supervisor', () => {
     );
     const url = h.supervisorInfo()!.url;
     exec = await mcpClient(url, tokenOf(h, res.executive.tmuxSession));
-    const s = await tool<{ id: string; tmuxSession: string }>(exec, 'spawn', {
+    const s = await callJson<{ id: string; tmuxSession: string }>(exec, 'spawn', {
       role: 'specialist',
       name: 'notes',
     });
@@ -85,10 +68,10 @@ describe('shared knowledge through the real supervisor', () => {
   });
 
   const lookup = async (c: Client, query: string): Promise<KnowledgeRow[]> =>
-    (await tool<{ results: KnowledgeRow[] }>(c, 'query_knowledge', { query })).results;
+    (await callJson<{ results: KnowledgeRow[] }>(c, 'query_knowledge', { query })).results;
 
   it('records with provenance and keeps history; every other instance retrieves it', async () => {
-    const first = await tool<{ recorded: KnowledgeRow }>(spec, 'record_discovery', {
+    const first = await callJson<{ recorded: KnowledgeRow }>(spec, 'record_discovery', {
       key: 'auth.token-format',
       value: 'Tokens are base64url, 32 bytes; compare them in constant time.',
       tags: ['Auth', 'security'],
@@ -97,7 +80,7 @@ describe('shared knowledge through the real supervisor', () => {
     assert.equal(first.recorded.version, 1);
     assert.equal(first.recorded.recorded_by, specId);
     assert.match(first.recorded.commit ?? '', /^[0-9a-f]{40}$/);
-    await tool(spec, 'record_discovery', {
+    await callJson(spec, 'record_discovery', {
       key: 'auth.token-format',
       value: 'Tokens are base64url, 32 bytes; hashed with sha256 in the store.',
       paths: ['src/a.ts'],
@@ -115,7 +98,7 @@ describe('shared knowledge through the real supervisor', () => {
   });
 
   it('flags an entry stale after a later commit on the branch changes its file, and only then', async () => {
-    await tool(spec, 'record_discovery', {
+    await callJson(spec, 'record_discovery', {
       key: 'a.shape',
       value: 'a exports the number 1',
       paths: ['src/a.ts'],
@@ -135,27 +118,27 @@ describe('shared knowledge through the real supervisor', () => {
   it('refuses bad input clearly and stores nothing', async () => {
     const before = (await h.json<KnowledgeRow[]>(['knowledge', 'ls', '--all'])).length;
     assert.match(
-      await refused(spec, 'record_discovery', { key: 'k', value: '   ' }),
+      await callRefused(spec, 'record_discovery', { key: 'k', value: '   ' }),
       /INVALID_ARGUMENT: the value is empty/,
     );
     assert.match(
-      await refused(spec, 'record_discovery', { key: 'k', value: 'x'.repeat(64 * 1024 + 1) }),
+      await callRefused(spec, 'record_discovery', { key: 'k', value: 'x'.repeat(64 * 1024 + 1) }),
       /65537 bytes; the limit is 65536/,
     );
     assert.match(
-      await refused(spec, 'record_discovery', { key: 'k', value: 'v', paths: ['../x'] }),
+      await callRefused(spec, 'record_discovery', { key: 'k', value: 'v', paths: ['../x'] }),
       /escapes the repo/,
     );
     assert.match(
-      await refused(spec, 'record_discovery', { key: 'k', value: 'v', tags: ['no spaces'] }),
+      await callRefused(spec, 'record_discovery', { key: 'k', value: 'v', tags: ['no spaces'] }),
       /tag "no spaces"/,
     );
     assert.match(
-      await refused(spec, 'query_knowledge', { query: '"unbalanced', syntax: 'fts' }),
+      await callRefused(spec, 'query_knowledge', { query: '"unbalanced', syntax: 'fts' }),
       /INVALID_ARGUMENT: knowledge query syntax error/,
     );
     // The same text as plain words is safe.
-    await tool(spec, 'query_knowledge', { query: '"unbalanced AND $(rm -rf /)' });
+    await callJson(spec, 'query_knowledge', { query: '"unbalanced AND $(rm -rf /)' });
     const cli = await h.run(['knowledge', 'search', 'a AND', '--fts']);
     assert.equal(cli.code, 2);
     assert.match(cli.stderr, /syntax error/);
@@ -163,17 +146,16 @@ describe('shared knowledge through the real supervisor', () => {
   });
 
   it('report_progress feeds get_progress and ls', async () => {
-    await tool(spec, 'report_progress', { percent: 40, note: 'halfway there' });
-    const p = await tool<{ instances: Array<{ id: string; progress: { percent: number; note: string } }> }>(
-      exec,
-      'get_progress',
-    );
+    await callJson(spec, 'report_progress', { percent: 40, note: 'halfway there' });
+    const p = await callJson<{
+      instances: Array<{ id: string; progress: { percent: number; note: string } }>;
+    }>(exec, 'get_progress');
     const mine = p.instances.find((i) => i.id === specId);
     assert.equal(mine?.progress.percent, 40);
     assert.equal(mine?.progress.note, 'halfway there');
     const ls = await h.run(['ls']);
     assert.match(ls.stdout, new RegExp(`${specId}.*40%`));
-    assert.match(await refused(spec, 'report_progress', {}), /pass percent, note, or both/);
+    assert.match(await callRefused(spec, 'report_progress', {}), /pass percent, note, or both/);
   });
 });
 
@@ -221,7 +203,7 @@ describe('briefings', () => {
 
     const exec = await mcpClient(h.supervisorInfo()!.url, tokenOf(h, res.executive.tmuxSession));
     try {
-      const second = await tool<{ id: string }>(exec, 'spawn', {
+      const second = await callJson<{ id: string }>(exec, 'spawn', {
         role: 'manager',
         name: 'second',
         prompt: 'Add a farewell next to the greeting.',

@@ -63,3 +63,22 @@ export async function mcpClient(url: string, token: string): Promise<Client> {
 export function resultText(r: Awaited<ReturnType<Client['callTool']>>): string {
   return (r.content as Array<{ type: string; text?: string }>).map((c) => c.text ?? '').join('');
 }
+
+/** Calls a tool as the client's instance; returns its parsed JSON answer, or throws with the error text. */
+export async function callJson<T = Record<string, unknown>>(
+  c: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+): Promise<T> {
+  const r = await c.callTool({ name, arguments: args });
+  const text = resultText(r);
+  if (r.isError) throw new Error(text);
+  return JSON.parse(text) as T;
+}
+
+/** Calls a tool that must be refused; returns the error text. */
+export async function callRefused(c: Client, name: string, args: Record<string, unknown>): Promise<string> {
+  const r = await c.callTool({ name, arguments: args });
+  assert.equal(r.isError, true, `${name} should have been refused: ${resultText(r)}`);
+  return resultText(r);
+}
