@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 
 import {
   TASK_STATES,
@@ -37,6 +37,16 @@ async function api(): Promise<ApiClient> {
   });
   if (started) err(`supervisor running at ${client.info.url} (pid ${client.info.pid})`);
   return client;
+}
+
+/** The program that opens a URL in the user's browser: $BROWSER, else xdg-open/open with a display; or null. */
+function browserOpener(): string | null {
+  if (process.env.BROWSER) return process.env.BROWSER;
+  const onPath = (bin: string): boolean =>
+    (process.env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, bin)));
+  if (process.platform === 'darwin') return 'open';
+  if ((process.env.DISPLAY || process.env.WAYLAND_DISPLAY) && onPath('xdg-open')) return 'xdg-open';
+  return null;
 }
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
@@ -295,6 +305,24 @@ program
   .action(async (o: { interval: string; once?: boolean; all?: boolean; json?: boolean }) => {
     const interval = topInterval(o.interval);
     await top(await api(), { interval, once: o.once ?? false, all: o.all ?? false, json: o.json ?? false });
+  });
+
+program
+  .command('dash')
+  .description('print the dashboard link (it signs the browser in) and open it when a browser is available')
+  .option('--no-open', 'only print the link')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { open: boolean; json?: boolean }) => {
+    const client = await api();
+    const url = `${client.info.url}/?token=${encodeURIComponent(client.info.token)}`;
+    const opener = o.open ? browserOpener() : null;
+    if (o.json) printJson({ url, opened: opener !== null });
+    else out(url);
+    if (!opener) return;
+    // Detached, so the CLI returns at once; the link is printed above if the browser does not come up.
+    const child = spawn(opener, [url], { detached: true, stdio: 'ignore' });
+    child.on('error', () => err(`could not run ${opener}; open the link above yourself`));
+    child.unref();
   });
 
 program

@@ -290,6 +290,26 @@ export class Coordinator {
     return released;
   }
 
+  /**
+   * A user's reassignment: takes the task back from its holder (fenced: the holder's later completion is
+   * refused) and reserves it for `to`, or for whoever claims it next when `to` is null. Done and failed tasks
+   * are refused with CONFLICT.
+   */
+  async reassign(taskId: string, to: string | null, actorId: string): Promise<Task> {
+    const task = await this.getTask(taskId);
+    if (task.state === 'done' || task.state === 'failed') {
+      throw new TmuxClaudeError(
+        'CONFLICT',
+        `task ${taskId} is ${task.state}; only open tasks can be reassigned`,
+      );
+    }
+    const holder = task.state === 'claimed' ? task.owner : null;
+    const reason = `reassigned by ${actorId}${to ? ` to ${to}` : ''}`;
+    const released = await this.store.tasks.releaseTask(taskId, reason, Date.now());
+    await this.afterRelease(released, reason, holder);
+    return this.assign(taskId, to);
+  }
+
   async assign(taskId: string, assignee: string | null): Promise<Task> {
     const task = await this.store.tasks.assign(taskId, assignee, Date.now());
     this.deps.signals.notify(tasksChanged(task.runId));

@@ -248,6 +248,10 @@ export interface EventDataByKind {
   'knowledge.recorded': { key: string; version: number; commit: string | null; paths: string[] };
   'tool.called': { tool: string; ok: boolean; error?: string };
   'tmux.orphan': { session: string };
+  /** A user's action from the dashboard (restart, kill, send, reassign, …) and how it ended. */
+  'dashboard.action': { action: string; target: string; ok: boolean; error?: string };
+  /** Keystrokes typed into an instance's terminal from the dashboard (text cut at 1,000 characters). */
+  'dashboard.input': { bytes: number; text: string };
 }
 export type EventKind = keyof EventDataByKind;
 

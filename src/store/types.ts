@@ -257,6 +257,13 @@ export interface TaskStore {
    * (failed when attempts are used up) with `error` = reason; its reservations are deleted.
    */
   releaseHolder(holder: string, reason: string, now: number): Promise<Released>;
+  /**
+   * Takes back one claimed task's lease, whoever holds it (a user's reassignment): the task goes back to ready
+   * (failed when attempts are used up) with `error` = reason and its reservations are deleted; the old
+   * holder's later completion is refused as it no longer holds the task. A task that is not claimed is left
+   * as it is (nothing released). Throws NOT_FOUND for an unknown task.
+   */
+  releaseTask(taskId: string, reason: string, now: number): Promise<Released>;
   /** Takes back every lease that lapsed before `now`, as {@link releaseHolder} does. */
   expire(now: number): Promise<Released>;
   /** The earliest expiry among live task leases and reservations (null when none): when to expire next. */

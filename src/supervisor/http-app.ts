@@ -1,6 +1,5 @@
 import { localhostHostValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import {
   AGENT_KINDS,
@@ -11,6 +10,7 @@ import {
   type Logger,
 } from '../core/index.js';
 import { knowledgeView, mcpHandler, taskView, type Caller } from '../mcp/index.js';
+import { adminGate, dashboardApi, dashboardPage } from './dashboard.js';
 import type { Organisation } from './organisation.js';
 import type { ResourceSampler } from './resources.js';
 
@@ -45,12 +45,6 @@ export interface AppOptions {
 function bearer(req: Request): string {
   const h = req.headers.authorization ?? '';
   return h.startsWith('Bearer ') ? h.slice(7) : '';
-}
-
-function sameToken(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
@@ -179,15 +173,7 @@ export function createApp(opts: AppOptions): express.Express {
   });
 
   const api = express.Router();
-  api.use((req, _res, next) => {
-    if (!sameToken(bearer(req), opts.adminToken)) {
-      next(
-        new TmuxClaudeError('UNAUTHORIZED', 'missing or wrong admin token', {
-          hint: 'use the tmux-claude CLI',
-        }),
-      );
-    } else next();
-  });
+  api.use(adminGate(org, opts.adminToken));
   api.get(
     '/health',
     wrap(async () => ({ ok: true, pid: process.pid })),
@@ -361,11 +347,9 @@ export function createApp(opts: AppOptions): express.Express {
       setImmediate(opts.shutdown);
     }),
   );
+  api.use(dashboardApi({ org, resources: opts.resources, adminToken: opts.adminToken, log }));
   app.use('/api', api);
-
-  app.get('/', (_req, res) => {
-    res.type('text/plain').send('tmux-claude supervisor. Use the tmux-claude CLI (`tmux-claude status`).\n');
-  });
+  app.use(dashboardPage(opts.adminToken));
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e =
@@ -379,6 +363,7 @@ export function createApp(opts: AppOptions): express.Express {
                 cause: err,
               });
     if (e.code === 'INTERNAL') log.error({ err }, 'request failed');
+    res.locals.errorMessage = e.message; // for the dashboard's audit of its actions
     res.status(HTTP_STATUS[e.code]).json({ error: e.toJSON() });
   });
   return app;

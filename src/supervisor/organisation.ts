@@ -444,6 +444,39 @@ export class Organisation implements Orchestrator {
     return this.coordinator.listTasks(runId ? { runId } : {});
   }
 
+  /**
+   * The user's reassignment of a task (dashboard): its holder loses the lease (and is told to stop), and the
+   * task is reserved for `to` — a live instance of the task's run, told to claim it — or for anyone.
+   */
+  async reassignTask(taskId: string, to: string | null, actor: string): Promise<Task> {
+    const before = await this.coordinator.getTask(taskId);
+    if (to !== null) {
+      const target = await this.mustGet(to);
+      if (target.runId !== before.runId || !isLive(target.state)) {
+        throw new TmuxClaudeError(
+          'CONFLICT',
+          `${to} is ${target.state} or in another run; pick a live instance of run ${before.runId}`,
+        );
+      }
+    }
+    const task = await this.coordinator.reassign(taskId, to, actor);
+    if (before.state === 'claimed' && before.owner && before.owner !== to) {
+      await this.notifyFromSupervisor(
+        before.owner,
+        `Task ${taskId} ("${task.title}") was reassigned by the user; stop working on it (its completion would be refused).`,
+        'task.reassigned',
+      );
+    }
+    if (to !== null) {
+      await this.notifyFromSupervisor(
+        to,
+        `The user assigned task ${taskId} ("${task.title}") to you: claim it with claim_task {"task_id":"${taskId}"}, do it and complete it.`,
+        'task.assigned',
+      );
+    }
+    return task;
+  }
+
   async read(
     caller: Caller | null,
     id: string,

@@ -70,6 +70,8 @@ export interface ResourceSamplerOptions {
   /** Samples kept per series. */
   capacity?: number;
   onError?: (err: unknown) => void;
+  /** Called after every tick (e.g. to wake the dashboard's live stream). */
+  onSample?: () => void;
 }
 
 /** Where a measured tree stood at the previous tick: its root, and its members by pid with their start time. */
@@ -126,6 +128,7 @@ export class ResourceSampler {
   /** Takes one sample now; a tick still running is awaited instead of overlapped. Never rejects. */
   tick(): Promise<void> {
     this.ticking ??= this.sample()
+      .then(() => this.opts.onSample?.())
       .catch((err: unknown) => this.opts.onError?.(err))
       .finally(() => (this.ticking = undefined));
     return this.ticking;

@@ -80,6 +80,7 @@ export class Supervisor {
         (await store.instances.list({ states: LIVE_STATES })).map((i) => ({ id: i.id, pid: i.pid })),
       tmuxPid: () => tmux.knownServerPid,
       onError: (err) => log.warn({ err }, 'resource sampling failed'),
+      onSample: () => org.signals.notify('resources'),
     });
     this.resources = resources;
     const startedAt = Date.now();

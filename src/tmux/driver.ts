@@ -31,6 +31,16 @@ export interface SessionInfo {
   outputAt: number | null;
 }
 
+/** A pane's visible screen as {@link TmuxDriver.screenWithStyle} reads it. */
+export interface StyledScreen {
+  /** The rows, joined by `\n`, with SGR escapes for colours and attributes. */
+  text: string;
+  cursorX: number;
+  cursorY: number;
+  width: number;
+  height: number;
+}
+
 /** Options of {@link TmuxDriver.newSession}. */
 export interface NewSessionOptions {
   /** Session name: letters, digits, `_` and `-` only (tmux rewrites `.` and `:`). */
@@ -390,6 +400,53 @@ export class TmuxDriver {
       what: describe(target),
     });
     return stdout;
+  }
+
+  /**
+   * The visible screen with its colours and attributes as ANSI escapes (for a terminal emulator), the cursor
+   * position and the pane size, read in one tmux call.
+   */
+  async screenWithStyle(target: string): Promise<StyledScreen> {
+    const what = describe(target);
+    const { stdout } = await this.run(
+      [
+        [
+          'display-message',
+          '-p',
+          '-t',
+          paneTarget(target),
+          '#{cursor_x}\t#{cursor_y}\t#{pane_width}\t#{pane_height}',
+        ],
+        ['capture-pane', '-p', '-e', '-t', paneTarget(target)],
+      ],
+      { what },
+    );
+    const newline = stdout.indexOf('\n');
+    const [x, y, w, h] = stdout.slice(0, newline).split('\t').map(Number);
+    const body = stdout.slice(newline + 1);
+    return {
+      text: body.endsWith('\n') ? body.slice(0, -1) : body,
+      cursorX: x ?? 0,
+      cursorY: y ?? 0,
+      width: w ?? 0,
+      height: h ?? 0,
+    };
+  }
+
+  /**
+   * Sends raw bytes to the pane as if typed (what a terminal emulator produces: control characters, escape
+   * sequences, UTF-8), through `send-keys -H` so nothing is interpreted as a tmux key name.
+   */
+  async sendBytes(target: string, data: string): Promise<void> {
+    const bytes = Buffer.from(data, 'utf8');
+    if (bytes.length === 0) return;
+    await this.exclusive(target, async (paneId) => {
+      // Chunked so one tmux argv stays small whatever a paste into the dashboard holds.
+      for (let i = 0; i < bytes.length; i += 2048) {
+        const hex = [...bytes.subarray(i, i + 2048)].map((b) => b.toString(16).padStart(2, '0'));
+        await this.run([['send-keys', '-t', paneId, '-H', ...hex]], { what: describe(target) });
+      }
+    });
   }
 
   /** Kills the session and its processes; no error if it is already gone. */

@@ -1,2 +1,9 @@
-export type { TmuxDriverOptions, SessionInfo, NewSessionOptions, PasteOptions, Capture } from './driver.js';
+export type {
+  TmuxDriverOptions,
+  SessionInfo,
+  NewSessionOptions,
+  PasteOptions,
+  Capture,
+  StyledScreen,
+} from './driver.js';
 export { TmuxDriver } from './driver.js';

@@ -386,6 +386,17 @@ export function makeTaskStores(db: Database.Database): { tasks: TaskStore; reser
     return { tasks, reservations: reservationsInOrder(deleteOfHolder.all(holder) as Row[]) };
   });
 
+  const releaseTask = db.transaction((taskId: string, reason: string, now: number): Released => {
+    const row = byId.get(taskId) as Row | undefined;
+    if (!row) throw notFound('task', taskId);
+    const task = rowToTask(row);
+    if (task.state !== 'claimed') return { tasks: [], reservations: [] };
+    return {
+      tasks: [settle(task, true, reason, now)],
+      reservations: reservationsInOrder(deleteOfTask.all(taskId) as Row[]),
+    };
+  });
+
   const expire = db.transaction(expireLapsed);
 
   const markMerged = db.transaction((taskIds: readonly string[], now: number): Task[] => {
@@ -480,6 +491,7 @@ export function makeTaskStores(db: Database.Database): { tasks: TaskStore; reser
     fail: async (taskId, holder, epoch, error, retry, now) =>
       fail.immediate(taskId, holder, epoch, error, retry, now),
     releaseHolder: async (holder, reason, now) => releaseHolder.immediate(holder, reason, now),
+    releaseTask: async (taskId, reason, now) => releaseTask.immediate(taskId, reason, now),
     expire: async (now) => expire.immediate(now),
     nextExpiry: async () => (nextExpiry.get() as { next: number | null }).next,
     markMerged: async (taskIds, now) => markMerged.immediate(taskIds, now),

@@ -570,6 +570,45 @@ export function runTaskStoreContract(name: string, makeHarness: () => StoreHarne
       });
     });
 
+    it('takes back one task from its holder, leaving its other leases', async () => {
+      const s = scope();
+      await store.tasks.create([
+        newTask(s.runId, s.id('moved'), { files: ['m.ts'] }),
+        newTask(s.runId, s.id('kept'), { files: ['k.ts'], createdAt: T0 + 1 }),
+        newTask(s.runId, s.id('open'), { createdAt: T0 + 2 }),
+      ]);
+      const moved = granted(await claim({ runId: s.runId, claimant: s.a, taskId: s.id('moved') }));
+      granted(await claim({ runId: s.runId, claimant: s.a, taskId: s.id('kept') }));
+      const released = await store.tasks.releaseTask(s.id('moved'), 'reassigned by the user', T0 + 10);
+      assert.deepEqual(
+        released.tasks.map((t) => [t.id, t.state, t.owner, t.error]),
+        [[s.id('moved'), 'ready', null, 'reassigned by the user']],
+      );
+      assert.deepEqual(patterns(released.reservations), ['m.ts']);
+      assert.deepEqual(
+        patterns(await store.reservations.list({ runId: s.runId, holder: s.a, now: T0 + 10 })),
+        ['k.ts'],
+      );
+      // The old holder is fenced out; a new claim raises the epoch.
+      const late = await store.tasks.complete(
+        s.id('moved'),
+        s.a,
+        moved.task.epoch,
+        { result: 'r', branch: null },
+        T0 + 11,
+      );
+      assert.equal(late.ok, false);
+      const again = granted(
+        await claim({ runId: s.runId, claimant: s.b, taskId: s.id('moved'), now: T0 + 12 }),
+      );
+      assert.equal(again.task.epoch, moved.task.epoch + 1);
+      assert.deepEqual(await store.tasks.releaseTask(s.id('open'), 'nothing held', T0 + 13), {
+        tasks: [],
+        reservations: [],
+      });
+      await assert.rejects(store.tasks.releaseTask(s.id('unknown'), 'x', T0), { code: 'NOT_FOUND' });
+    });
+
     it('expires lapsed leases and reservations, leaving live ones', async () => {
       const s = scope();
       await store.tasks.create([
