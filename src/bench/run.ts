@@ -18,6 +18,7 @@ import type { BenchContext } from './figures/context.js';
 import { demoFigure } from './figures/demo.js';
 import { busFigure, type BusPlan } from './figures/bus.js';
 import { coordinatorFigure, type CoordinatorPlan } from './figures/coordinator.js';
+import { dashboardFigure, type DashboardPlan } from './figures/dashboard.js';
 import { bareNodeRss, idleFigure, measureIdle, type IdleSample } from './figures/idle-footprint.js';
 import { knowledgeFigure, type KnowledgePlan } from './figures/knowledge.js';
 import { messageLoad, type LoadResult } from './figures/message-load.js';
@@ -44,6 +45,7 @@ interface Plan {
   bus: BusPlan;
   coordinator: CoordinatorPlan;
   knowledge: KnowledgePlan;
+  dashboard: DashboardPlan;
 }
 
 const FULL: Plan = {
@@ -62,6 +64,7 @@ const FULL: Plan = {
     handOvers: 20,
   },
   knowledge: { entries: 100_000, timedRecords: 5_000, queries: 500 },
+  dashboard: { messages: 10_000, pageLoads: 10, updates: 20 },
 };
 const QUICK: Plan = {
   sequentialSpawns: 5,
@@ -72,6 +75,7 @@ const QUICK: Plan = {
   bus: { visibleSamples: 50, deliverySamples: 10, senders: 8, loadSeconds: 3, insertLoopMs: 1_000 },
   coordinator: { workers: 8, tasks: 200, storeClients: 50, storeTasks: 1_000, storeRounds: 3, handOvers: 5 },
   knowledge: { entries: 10_000, timedRecords: 2_000, queries: 100 },
+  dashboard: { messages: 2_000, pageLoads: 3, updates: 5 },
 };
 
 /** The instance count issue #10's supervisor targets are stated for. */
@@ -203,6 +207,7 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
     agentPids: fig5.agentPids,
     ...profiled(`the message load with ${live.length} instances`),
   });
+  const fig10 = await dashboardFigure(ctx, { ...plan.dashboard, live });
   await org.terminate(live.map((s) => s.id));
 
   const bus = await busFigure(ctx, {
@@ -227,6 +232,7 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
       bus.figure,
       fig8.figure,
       ...(fig9 ? [fig9.figure] : []),
+      fig10.figure,
     ],
     targets(fig1.samplesMs, live.length, load, fig5.maxExtraProcesses),
   );
