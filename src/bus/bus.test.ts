@@ -255,6 +255,22 @@ describe('bus', () => {
     assert.ok(again.messages.some((e) => e.message.id === sent.messageId));
   });
 
+  it("hands a recipient's open mail to its successor and records why", async () => {
+    const seen = await bus.send(as(mgr), { to: spec1.id, body: 'read but not acked' });
+    await bus.waitForMessages(spec1.id, { timeoutMs: 100, subject: undefined });
+    const queued = await bus.send(as(mgr), { to: spec1.id, body: 'not read yet', requiresAck: true });
+    const moved = await bus.handOver(spec1.id, spec2.id);
+    assert.ok(moved.includes(seen.messageId) && moved.includes(queued.messageId));
+    const inbox = await bus.inbox(spec2.id, { unreadOnly: true, limit: 100 });
+    assert.ok(inbox.messages.some((e) => e.message.id === queued.messageId));
+    const event = events.findLast((e) => e.kind === 'message.requeued');
+    assert.equal(event?.instanceId, spec2.id);
+    assert.match(
+      (event?.data as { reason: string }).reason,
+      new RegExp(`from ${spec1.id} to its successor ${spec2.id}`),
+    );
+  });
+
   it('publishes to subscribers except the sender and replays the log for late subscribers', async () => {
     await bus.subscribe(as(spec1), 'api');
     await bus.subscribe(as(spec2), 'api');

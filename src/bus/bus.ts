@@ -357,7 +357,7 @@ export class Bus {
     }
   }
 
-  /** The recipient restarted: its unacked mail that requires an ack is delivered again. */
+  /** The recipient restarted: its pending mail, and its unacked mail that requires an ack, is delivered again. */
   async requeueUnacked(recipient: string, reason: string): Promise<string[]> {
     const ids = await this.store.messages.requeueUnacked(recipient);
     if (ids.length > 0) {
@@ -368,6 +368,25 @@ export class Bus {
         data: { messageIds: ids, reason },
       });
       this.mailFor(recipient);
+    }
+    return ids;
+  }
+
+  /**
+   * A successor takes over from `recipient`: its pending and delivered-but-unacked mail (except `except`) is
+   * delivered to `successor` instead, in the order it was sent. Recorded as `message.requeued` on the
+   * successor, with a reason that names both.
+   */
+  async handOver(recipient: string, successor: string, except: readonly string[] = []): Promise<string[]> {
+    const ids = await this.store.messages.handOver(recipient, successor, except);
+    if (ids.length > 0) {
+      await this.deps.emit({
+        kind: 'message.requeued',
+        actor: 'supervisor',
+        instanceId: successor,
+        data: { messageIds: ids, reason: `handed over from ${recipient} to its successor ${successor}` },
+      });
+      this.mailFor(successor);
     }
     return ids;
   }

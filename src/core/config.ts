@@ -3,6 +3,32 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { TmuxClaudeError } from './errors.js';
+import type { Role } from './types.js';
+
+/** What the supervisor does with a dead instance: restart it in place, or start a successor in its stead. */
+export type DeathPolicy = 'restart' | 'replace';
+
+/** One role's overrides of the global recovery settings (TMUX_CLAUDE_RECOVERY); absent fields use the globals. */
+export const RoleRecoverySchema = z
+  .object({
+    restartLimit: z.number().int().min(0).optional(),
+    restartBackoffMs: z.number().int().min(0).optional(),
+    stuckAfterMs: z.number().int().min(0).optional(),
+    onDeath: z.enum(['restart', 'replace']).optional(),
+  })
+  .strict();
+export type RoleRecovery = z.infer<typeof RoleRecoverySchema>;
+
+/** A role's recovery settings with the globals filled in. */
+export interface RecoveryPolicy {
+  /** Automatic restarts (or successors) after deaths before the instance is left to its parent (0: never). */
+  restartLimit: number;
+  /** Delay before the first automatic recovery; doubles with each further one. */
+  restartBackoffMs: number;
+  /** Silence (busy) or a dialog (blocked) this long starts the stuck ladder / releases the leases; 0: never. */
+  stuckAfterMs: number;
+  onDeath: DeathPolicy;
+}
 
 /** The one configuration schema: environment variables and flags both land here. */
 export const ConfigSchema = z.object({
@@ -30,6 +56,19 @@ export const ConfigSchema = z.object({
   restartBackoffMs: z.number().int().min(0).default(1_000),
   /** A busy instance with no output, hook or tool call for this long is stuck (nudged, interrupted, restarted); 0: never. */
   stuckAfterMs: z.number().int().min(0).default(300_000),
+  /** Per-role overrides of the recovery settings above (TMUX_CLAUDE_RECOVERY). */
+  recovery: z
+    .object({
+      executive: RoleRecoverySchema.optional(),
+      manager: RoleRecoverySchema.optional(),
+      // Managers and executives own children, branches and batches a successor could not take over.
+      specialist: RoleRecoverySchema.optional(),
+    })
+    .strict()
+    .default({})
+    .refine((r) => r.executive?.onDeath !== 'replace' && r.manager?.onDeath !== 'replace', {
+      message: 'onDeath=replace is for specialists only (executives and managers are restarted in place)',
+    }),
   /** Per-call timeout for tmux and git. */
   commandTimeoutMs: z.number().int().positive().default(15_000),
 });
@@ -44,26 +83,86 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...(env.TMUX_CLAUDE_LEASE_TTL_S ? { leaseTtlMs: Number(env.TMUX_CLAUDE_LEASE_TTL_S) * 1000 } : {}),
     ...(env.TMUX_CLAUDE_RESTART_LIMIT ? { restartLimit: Number(env.TMUX_CLAUDE_RESTART_LIMIT) } : {}),
     ...(env.TMUX_CLAUDE_STUCK_AFTER_S ? { stuckAfterMs: Number(env.TMUX_CLAUDE_STUCK_AFTER_S) * 1000 } : {}),
+    ...(env.TMUX_CLAUDE_RECOVERY ? { recovery: parseRecoveryEnv(env.TMUX_CLAUDE_RECOVERY) } : {}),
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const field = issue?.path.join('.') ?? 'config';
-    const envName = {
-      home: 'TMUX_CLAUDE_HOME',
-      store: 'TMUX_CLAUDE_STORE',
-      port: 'TMUX_CLAUDE_PORT',
-      leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
-      restartLimit: 'TMUX_CLAUDE_RESTART_LIMIT',
-      stuckAfterMs: 'TMUX_CLAUDE_STUCK_AFTER_S',
-    }[field];
+    const envName =
+      {
+        home: 'TMUX_CLAUDE_HOME',
+        store: 'TMUX_CLAUDE_STORE',
+        port: 'TMUX_CLAUDE_PORT',
+        leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
+        restartLimit: 'TMUX_CLAUDE_RESTART_LIMIT',
+        stuckAfterMs: 'TMUX_CLAUDE_STUCK_AFTER_S',
+      }[field] ?? (field.startsWith('recovery') ? 'TMUX_CLAUDE_RECOVERY' : undefined);
     throw new TmuxClaudeError(
       'INVALID_ARGUMENT',
       `invalid ${envName ?? field}: ${issue?.message ?? 'invalid'}`,
     );
   }
   return parsed.data;
+}
+
+/** TMUX_CLAUDE_RECOVERY's numeric keys: the field each sets and its unit (seconds are stored as ms). */
+const RECOVERY_KEYS: Record<string, { field: keyof RoleRecovery; scale: number }> = {
+  restartLimit: { field: 'restartLimit', scale: 1 },
+  backoffS: { field: 'restartBackoffMs', scale: 1000 },
+  stuckAfterS: { field: 'stuckAfterMs', scale: 1000 },
+};
+const RECOVERY_ROLES: readonly Role[] = ['executive', 'manager', 'specialist'];
+
+/**
+ * Parses TMUX_CLAUDE_RECOVERY: comma-separated `ROLE.KEY=VALUE` pairs, e.g.
+ * `specialist.restartLimit=1,specialist.onDeath=replace,manager.stuckAfterS=600`. Keys: `restartLimit`,
+ * `backoffS`, `stuckAfterS` (numbers) and `onDeath` (`restart` | `replace`). The values' ranges are checked
+ * by the schema; a malformed pair throws INVALID_ARGUMENT naming it.
+ */
+export function parseRecoveryEnv(text: string): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  const bad = (pair: string, why: string) =>
+    new TmuxClaudeError('INVALID_ARGUMENT', `invalid TMUX_CLAUDE_RECOVERY: ${JSON.stringify(pair)} ${why}`, {
+      hint: 'e.g. TMUX_CLAUDE_RECOVERY="specialist.restartLimit=1,specialist.onDeath=replace,manager.stuckAfterS=600"',
+    });
+  for (const pair of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z]+)\.([A-Za-z]+)=(.*)$/.exec(pair);
+    if (!m) throw bad(pair, 'is not ROLE.KEY=VALUE');
+    const [, role, key, value] = m as unknown as [string, string, string, string];
+    if (!(RECOVERY_ROLES as readonly string[]).includes(role)) {
+      throw bad(pair, `names no role (${RECOVERY_ROLES.join(', ')})`);
+    }
+    const entry = (out[role] ??= {});
+    if (key === 'onDeath') {
+      if (value !== 'restart' && value !== 'replace')
+        throw bad(pair, 'must be onDeath=restart or onDeath=replace');
+      entry.onDeath = value;
+      continue;
+    }
+    const known = RECOVERY_KEYS[key];
+    if (!known)
+      throw bad(pair, `has an unknown key (${[...Object.keys(RECOVERY_KEYS), 'onDeath'].join(', ')})`);
+    const n = value.trim() === '' ? NaN : Number(value);
+    if (!Number.isFinite(n) || n < 0) throw bad(pair, 'needs a number ≥ 0');
+    entry[known.field] = known.scale === 1 ? n : Math.round(n * known.scale);
+  }
+  return out;
+}
+
+/** A role's recovery settings: its TMUX_CLAUDE_RECOVERY overrides over the global ones. */
+export function recoveryPolicy(config: Config, role: Role): RecoveryPolicy {
+  const own = config.recovery[role] ?? {};
+  return {
+    restartLimit: own.restartLimit ?? config.restartLimit,
+    restartBackoffMs: own.restartBackoffMs ?? config.restartBackoffMs,
+    stuckAfterMs: own.stuckAfterMs ?? config.stuckAfterMs,
+    onDeath: own.onDeath ?? 'restart',
+  };
 }
 
 /** Every path under the home dir, computed in one place. */

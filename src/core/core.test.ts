@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { loadConfig, pathsFor } from './config.js';
+import { loadConfig, pathsFor, recoveryPolicy } from './config.js';
 import { CommandError, TmuxClaudeError } from './errors.js';
 import { hashToken, newInstanceId, newTaskId, newToken, slugify, specialistBranch } from './ids.js';
 import { runCommand } from './process.js';
@@ -167,6 +167,57 @@ void describe('config', () => {
           err.code === 'INVALID_ARGUMENT' &&
           err.message.includes('TMUX_CLAUDE_STORE'),
         `store ${store}`,
+      );
+    }
+  });
+
+  void test('TMUX_CLAUDE_RECOVERY overrides the recovery settings per role; the rest keep the globals', () => {
+    const config = loadConfig({
+      TMUX_CLAUDE_RESTART_LIMIT: '5',
+      TMUX_CLAUDE_RECOVERY:
+        'specialist.restartLimit=1, specialist.onDeath=replace,specialist.backoffS=0.5,manager.stuckAfterS=600',
+    });
+    assert.deepEqual(recoveryPolicy(config, 'specialist'), {
+      restartLimit: 1,
+      restartBackoffMs: 500,
+      stuckAfterMs: 300_000,
+      onDeath: 'replace',
+    });
+    assert.deepEqual(recoveryPolicy(config, 'manager'), {
+      restartLimit: 5,
+      restartBackoffMs: 1_000,
+      stuckAfterMs: 600_000,
+      onDeath: 'restart',
+    });
+    // Without the variable every role has today's global behaviour.
+    assert.deepEqual(recoveryPolicy(loadConfig({}), 'executive'), {
+      restartLimit: 3,
+      restartBackoffMs: 1_000,
+      stuckAfterMs: 300_000,
+      onDeath: 'restart',
+    });
+  });
+
+  void test('a bad TMUX_CLAUDE_RECOVERY is refused with INVALID_ARGUMENT naming the variable and the pair', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['specialist.restartLimit', /"specialist.restartLimit" is not ROLE.KEY=VALUE/],
+      ['boss.restartLimit=1', /names no role/],
+      ['specialist.retries=1', /unknown key/],
+      ['specialist.restartLimit=-1', /number ≥ 0/],
+      ['specialist.stuckAfterS=soon', /number ≥ 0/],
+      ['specialist.onDeath=explode', /onDeath=restart or onDeath=replace/],
+      ['specialist.restartLimit=1.5', /TMUX_CLAUDE_RECOVERY/],
+      ['manager.onDeath=replace', /replace is for specialists only/],
+    ];
+    for (const [value, message] of cases) {
+      assert.throws(
+        () => loadConfig({ TMUX_CLAUDE_RECOVERY: value }),
+        (err: unknown) =>
+          err instanceof TmuxClaudeError &&
+          err.code === 'INVALID_ARGUMENT' &&
+          err.message.includes('TMUX_CLAUDE_RECOVERY') &&
+          message.test(err.message),
+        value,
       );
     }
   });

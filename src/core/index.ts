@@ -37,8 +37,15 @@ export {
   specialistBranch,
   managerBranch,
 } from './ids.js';
-export type { Config, Paths } from './config.js';
-export { ConfigSchema, loadConfig, pathsFor, instanceDir } from './config.js';
+export type { Config, Paths, DeathPolicy, RecoveryPolicy, RoleRecovery } from './config.js';
+export {
+  ConfigSchema,
+  loadConfig,
+  pathsFor,
+  instanceDir,
+  parseRecoveryEnv,
+  recoveryPolicy,
+} from './config.js';
 export type { Logger } from './logger.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { RunResult } from './process.js';

@@ -224,8 +224,12 @@ export interface EventDataByKind {
   'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
   'instance.restarted': { pid: number | null };
   'instance.recovery': {
-    action: 'restart' | 'replace' | 'gave-up' | 'nudge' | 'interrupt';
+    action: 'restart' | 'replace' | 'gave-up' | 'nudge' | 'interrupt' | 'release';
     attempt: number;
+    /** replace: the successor that took over. */
+    successor?: string;
+    /** release: why the instance's leases were taken back. */
+    reason?: string;
   };
   'instance.progress': { percent: number | null; note: string | null; source: string };
   'message.sent': { messageId: string; to: string; recipients: string[]; bytes: number; topic?: string };

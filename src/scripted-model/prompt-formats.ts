@@ -181,7 +181,15 @@ export interface ScriptedKnobs {
   tryEdit?: string;
   /** The tool tryEdit calls; default: Edit, else Write, else write_file, whichever is offered first, else Edit. */
   tryTool?: 'Edit' | 'Write' | 'write_file';
+  /** tryEdit only once a claim_task has succeeded (a dialog while holding a lease), not before the scenario. */
+  tryEditAfterClaim?: boolean;
 }
+
+/**
+ * The briefing line that marks a restart or a successor (see KnowledgeBase.briefing): knobs under
+ * `firstAttempt` are ignored where the system prompt has it.
+ */
+const EARLIER_ATTEMPTS = /^Earlier attempts:$/m;
 
 const SCRIPTED_BLOCK = /```scripted(?![\w-])[ \t]*\r?\n?([\s\S]*?)\r?\n?[ \t]*```/g;
 
@@ -193,10 +201,13 @@ const SCRIPTED_BLOCK = /```scripted(?![\w-])[ \t]*\r?\n?([\s\S]*?)\r?\n?[ \t]*``
  *     ```
  *
  * (the JSON may also sit on the fence line: ```scripted {"delayMs": 3000}```). Later blocks override earlier
- * ones field by field; fields of the wrong type and blocks that are not JSON objects are ignored.
+ * ones field by field; fields of the wrong type and blocks that are not JSON objects are ignored. Knobs
+ * nested under `"firstAttempt": {…}` apply only while no text has the `Earlier attempts:` briefing line
+ * (a fault that a restarted or successor instance no longer has).
  */
 export function scriptedKnobs(texts: readonly string[]): ScriptedKnobs {
   const knobs: ScriptedKnobs = {};
+  const firstAttempt: ScriptedKnobs = {};
   for (const t of texts) {
     if (!t.includes('```scripted')) continue;
     for (const m of t.matchAll(SCRIPTED_BLOCK)) {
@@ -206,15 +217,25 @@ export function scriptedKnobs(texts: readonly string[]): ScriptedKnobs {
       } catch {
         continue;
       }
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
-      const o = v as Record<string, unknown>;
-      if (typeof o.delayMs === 'number' && Number.isFinite(o.delayMs) && o.delayMs >= 0) {
-        knobs.delayMs = Math.min(o.delayMs, 10 * 60_000);
-      }
-      if (typeof o.tryEdit === 'string' && o.tryEdit !== '') knobs.tryEdit = o.tryEdit;
-      if (o.tryTool === 'Edit' || o.tryTool === 'Write' || o.tryTool === 'write_file')
-        knobs.tryTool = o.tryTool;
+      if (!isObject(v)) continue;
+      readKnobs(v, knobs);
+      if (isObject(v.firstAttempt)) readKnobs(v.firstAttempt, firstAttempt);
     }
   }
-  return knobs;
+  // A fault meant for the first attempt at a task only: a restart or a successor is briefed on the earlier one.
+  return texts.some((t) => EARLIER_ATTEMPTS.test(t)) ? knobs : { ...knobs, ...firstAttempt };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Copies the well-typed knob fields of one block into `knobs`. */
+function readKnobs(o: Record<string, unknown>, knobs: ScriptedKnobs): void {
+  if (typeof o.delayMs === 'number' && Number.isFinite(o.delayMs) && o.delayMs >= 0) {
+    knobs.delayMs = Math.min(o.delayMs, 10 * 60_000);
+  }
+  if (typeof o.tryEdit === 'string' && o.tryEdit !== '') knobs.tryEdit = o.tryEdit;
+  if (o.tryTool === 'Edit' || o.tryTool === 'Write' || o.tryTool === 'write_file') knobs.tryTool = o.tryTool;
+  if (typeof o.tryEditAfterClaim === 'boolean') knobs.tryEditAfterClaim = o.tryEditAfterClaim;
 }

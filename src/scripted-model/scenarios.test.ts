@@ -1243,6 +1243,28 @@ void describe('Claude Code mechanics in the scenarios', () => {
       /^EDIT ALLOWED: write_file x\.md/,
     );
   });
+
+  void test('tryEditAfterClaim: a specialist claims its task first, then tries the edit while holding it', () => {
+    const prompt: WireMessage[] = [
+      {
+        role: 'user',
+        content:
+          'Task id: t-1\nTitle: a\n```task\n{"files": [{"path": "a.js", "content": "a"}], "commit": "add a"}\n```\n' +
+          '```scripted {"tryEdit": "/elsewhere/x.md", "tryEditAfterClaim": true}```',
+      },
+    ];
+    const tools = ['write_file', 'git_commit', 'claim_task', 'complete_task'];
+    const first = nextTurn('specialist', prompt, { tools });
+    assert.deepEqual(
+      toolUses(first).map((u) => u.name),
+      ['claim_task'],
+    );
+    const claimed = answer(prompt, first, () => ({ text: '{"task":{"id":"t-1"},"epoch":1}' }));
+    assert.deepEqual(
+      toolUses(nextTurn('specialist', claimed, { tools })).map((u) => [u.name, u.input.path]),
+      [['write_file', '/elsewhere/x.md']],
+    );
+  });
 });
 
 void describe('prompt helpers for Claude Code', () => {
@@ -1275,6 +1297,22 @@ void describe('prompt helpers for Claude Code', () => {
       { delayMs: 1 },
     );
     assert.deepEqual(scriptedKnobs(['```scripted-transcript\n[]\n```', '```scripted\nnot json\n```']), {});
+  });
+
+  void test('firstAttempt knobs apply until the briefing names an earlier attempt', () => {
+    const block =
+      '```scripted {"delayMs": 5, "firstAttempt": {"delayMs": 600000, "tryEditAfterClaim": true}}```';
+    assert.deepEqual(scriptedKnobs(['Role: specialist', block]), {
+      delayMs: 600000,
+      tryEditAfterClaim: true,
+    });
+    assert.deepEqual(
+      scriptedKnobs([
+        'Role: specialist\n\nEarlier attempts:\nYou take over task t-1 "x" (attempt 2 of 3).',
+        block,
+      ]),
+      { delayMs: 5 },
+    );
   });
 
   void test('the commit command survives a real shell with quotes and paragraphs', async () => {

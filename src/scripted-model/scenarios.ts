@@ -1206,7 +1206,8 @@ export function nextTurn(
     knobs: scriptedKnobs([...context, ...h.userTexts.map((t) => t.text)]),
   };
   const tools = new ToolUses(messages, opts.tools);
-  const attempt = tryEdit(h, tools, env);
+  const claimed = h.calls.some((c) => c.name === 'claim_task' && succeeded(c));
+  const attempt = env.knobs.tryEditAfterClaim && !claimed ? undefined : tryEdit(h, tools, env);
   if (attempt) return attempt;
   const errors = h.lastErrors.filter((c) => !handledByScenario(role, c, env));
   if (errors.length > 0) return reportErrors(role, errors);

@@ -15,9 +15,11 @@ import {
   newRunId,
   newTaskId,
   newToken,
+  recoveryPolicy,
   specialistBranch,
   type AgentKind,
   type Config,
+  type EventDataByKind,
   type EventInput,
   type Instance,
   type InstanceState,
@@ -100,6 +102,19 @@ export interface HookPayload {
 const DELIVERY_CONFIRM_MS = 5_000;
 /** Stuck spells the supervisor treats itself (nudge, interrupt, restart) before it tells the parent instead. */
 const MAX_STUCK_SPELLS = 3;
+/** Store meta key prefix of an instance's {@link RecoveryCounts}. */
+const RECOVERY_META = 'recovery:';
+
+/**
+ * What the supervisor has done about one instance, kept in the store so that a restarted supervisor keeps
+ * counting towards the caps. A successor starts from its predecessor's restarts (the cap covers the chain).
+ */
+interface RecoveryCounts {
+  /** Automatic restarts in place or successors started after deaths. */
+  restarts: number;
+  /** Times the instance was found stuck. */
+  stuckSpells: number;
+}
 
 /**
  * The organisation: spawns, stops and restarts instances, delivers messages, merges work, and keeps every
@@ -113,15 +128,13 @@ export class Organisation implements Orchestrator {
   readonly knowledge: KnowledgeBase;
   private readonly work: Work;
   private readonly delivering = new Set<string>();
-  /** Restarts the supervisor made after deaths, per instance (the recovery cap counts these). */
-  private readonly autoRestarts = new Map<string, number>();
   private readonly recoveryTimers = new Set<NodeJS.Timeout>();
   /** Last sign of life per instance (hooks, MCP requests), for the stuck-agent ladder. */
   private readonly activity = new Map<string, number>();
   /** How far the stuck-agent ladder has gone per instance: 1 nudged, 2 interrupted, 3 left to the parent. */
   private readonly stuckStage = new Map<string, number>();
-  /** Times each instance was found stuck; past MAX_STUCK_SPELLS the parent decides. */
-  private readonly stuckSpells = new Map<string, number>();
+  /** Blocked or hung instances whose leases were taken back (once per spell). */
+  private readonly workReleased = new Set<string>();
   private closing = false;
   private readonly inFlight = new Map<string, { ids: string[]; confirmed: boolean }>();
   /** What a starting instance has shown of being ready: its SessionStart hook, its first MCP request. */
@@ -151,6 +164,10 @@ export class Organisation implements Orchestrator {
       log: deps.log,
       spawnSpecialist: async (req) => {
         const parent = await this.mustGet(req.managerId);
+        // A specialist that died holding this task: the new one succeeds it.
+        const predecessor = (await this.store.instances.list({ parentId: parent.id, states: ['dead'] }))
+          .filter((i) => i.taskId === req.task.id)
+          .at(-1);
         await this.launch({
           run: await this.mustGetRun(parent.runId),
           parent,
@@ -159,7 +176,15 @@ export class Organisation implements Orchestrator {
           prompt: req.prompt,
           taskId: req.task.id,
           id: req.id,
+          predecessor,
         });
+        if (predecessor) {
+          // Its opening prompt named the same task, and the successor has just been given its own.
+          const opening = (await this.store.messages.inbox(predecessor.id, ['delivered']))
+            .filter((e) => e.message.subject === 'task' && e.message.from === parent.id)
+            .map((e) => e.message.id);
+          await this.succeed(predecessor, req.id, opening);
+        }
       },
       // The task stays ready (it is retried); its creator hears why this attempt did not start.
       reportStartFailure: (task, error) =>
@@ -556,6 +581,8 @@ export class Organisation implements Orchestrator {
       data: { pid },
     });
     await this.waitReady(inst);
+    // A manager's execute_parallel batch waits while it is down; wake its scheduler.
+    this.signals.notify(tasksChanged(inst.runId));
     return this.spawnResult(await this.mustGet(inst.id));
   }
 
@@ -868,6 +895,8 @@ export class Organisation implements Orchestrator {
     taskId?: string | undefined;
     /** A pre-chosen id (the scheduler assigns the task to it before the spawn). */
     id?: string | undefined;
+    /** The dead instance this one succeeds: its briefing names that attempt. */
+    predecessor?: Instance | undefined;
   }): Promise<SpawnResult> {
     const { run, parent, role } = opts;
     const { git, paths } = this.deps;
@@ -926,7 +955,7 @@ export class Organisation implements Orchestrator {
       data: { role, parentId: inst.parentId, branch, agent },
     });
     try {
-      await this.startSession(inst, run, token);
+      await this.startSession(inst, run, token, false, opts.predecessor);
       if (opts.prompt) {
         await this.bus.send(this.senderOf(parent, run.id), { to: id, body: opts.prompt, subject: 'task' });
       }
@@ -938,6 +967,10 @@ export class Organisation implements Orchestrator {
         branch,
         name: opts.name,
       });
+      // A cascade that ran while this child was starting did not see it: leave no orphan behind.
+      if (parent && (await this.store.instances.get(parent.id))?.state === 'terminated') {
+        throw new TmuxClaudeError('CONFLICT', `${parent.id} was terminated while ${id} was starting`);
+      }
     } catch (err) {
       await this.stopInstance(await this.mustGet(id), 'supervisor', false, 'spawn failed').catch(
         () => undefined,
@@ -952,6 +985,7 @@ export class Organisation implements Orchestrator {
     run: Run,
     token: string,
     resume = false,
+    predecessor?: Instance,
   ): Promise<number | null> {
     this.readiness.set(inst.id, { hook: false, mcp: false });
     const dir = instanceDir(this.deps.paths, inst.id);
@@ -966,7 +1000,7 @@ export class Organisation implements Orchestrator {
         branch: inst.branch,
         worktree: inst.worktree,
         runGoal: run.goal,
-        briefing: await this.briefingFor(inst, parent, run, resume),
+        briefing: await this.briefingFor(inst, parent, run, resume, predecessor),
       }),
     );
     const spec = await adapterFor(inst.agent).prepare({
@@ -999,13 +1033,19 @@ export class Organisation implements Orchestrator {
     parent: Instance | null,
     run: Run,
     resume: boolean,
+    predecessor?: Instance,
   ): Promise<string | undefined> {
     try {
       const area = parent
         ? [parent, ...(await descendants(this.store, parent.id))]
         : await this.store.instances.list({ runId: run.id });
       const task = inst.taskId ? await this.store.tasks.get(inst.taskId) : null;
-      const takingOver = task !== null && (resume || task.attempts > 0) && task.state !== 'done';
+      const takingOver =
+        task !== null && (resume || task.attempts > 0 || predecessor !== undefined) && task.state !== 'done';
+      const errors = [
+        task?.error,
+        predecessor && `${predecessor.id} died on it: ${predecessor.error ?? 'unknown reason'}`,
+      ].filter((e): e is string => Boolean(e));
       const text = await this.knowledge.briefing({
         runId: run.id,
         parentGoal: parent?.task ?? run.goal,
@@ -1015,7 +1055,7 @@ export class Organisation implements Orchestrator {
         reservations: (await this.coordinator.listReservations({ runId: run.id })).filter(
           (r) => r.holder !== inst.id,
         ),
-        previous: takingOver ? { task, errors: task.error ? [task.error] : [] } : undefined,
+        previous: takingOver ? { task, errors } : undefined,
       });
       return text || undefined;
     } catch (err) {
@@ -1146,36 +1186,61 @@ export class Organisation implements Orchestrator {
   }
 
   /**
-   * The recovery policy for a dead instance: a specialist of an execute_parallel batch is replaced (its
-   * scheduler starts a successor for the task); any other instance is restarted in place — resuming its
-   * conversation — after 1 s, 2 s, 4 s, … up to `restartLimit` times, then left dead for its parent to decide.
-   * Returns what happens next, in a sentence for the parent.
+   * The recovery policy for a dead instance (per role, see {@link recoveryPolicy}): a specialist of an
+   * execute_parallel batch is replaced by its scheduler; a role whose policy is `replace` gets a successor
+   * that takes over its task, its open mail and a briefing on this attempt; any other instance is restarted
+   * in place — resuming its conversation. Either after the role's backoff (1 s, 2 s, 4 s, …), up to its
+   * restart limit (counted in the store, so a supervisor restart does not reset it), then left dead for its
+   * parent to decide. Returns what happens next, in a sentence for the parent.
    */
   private async planRecovery(inst: Instance): Promise<string> {
     const manual = `Restart it in place with restart(id: "${inst.id}") (it resumes its conversation), or terminate it.`;
     if (this.closing) return manual;
-    if (inst.role === 'specialist' && inst.parentId && inst.taskId) {
-      if ((await this.scheduler.nameOf(inst.parentId, inst.taskId)) !== null) {
-        await this.recoveryEvent(inst.id, 'replace', 0);
-        return 'execute_parallel hands its task to a new specialist.';
-      }
+    if (await this.inBatch(inst)) {
+      await this.recoveryEvent(inst.id, 'replace', 0);
+      return 'execute_parallel hands its task to a new specialist.';
     }
-    const { restartLimit, restartBackoffMs } = this.deps.config;
-    const done = this.autoRestarts.get(inst.id) ?? 0;
-    if (restartLimit === 0) return manual;
-    if (done >= restartLimit) {
+    const policy = recoveryPolicy(this.deps.config, inst.role);
+    const counts = await this.recoveryCounts(inst.id);
+    const done = counts.restarts;
+    if (policy.restartLimit === 0) return manual;
+    if (done >= policy.restartLimit) {
       await this.recoveryEvent(inst.id, 'gave-up', done);
-      return `The supervisor gave up after ${done} restarts. ${manual}`;
+      return `The supervisor gave up after ${done} ${policy.onDeath === 'replace' ? 'successors' : 'restarts'}. ${manual}`;
     }
-    const delayMs = restartBackoffMs * 2 ** done;
-    this.autoRestarts.set(inst.id, done + 1);
+    const delayMs = policy.restartBackoffMs * 2 ** done;
+    await this.saveRecoveryCounts(inst.id, { ...counts, restarts: done + 1 });
+    const replace = policy.onDeath === 'replace';
     const timer = setTimeout(() => {
       this.recoveryTimers.delete(timer);
-      void this.recover(inst.id, done + 1);
+      void (replace ? this.replaceDead(inst.id, done + 1) : this.recover(inst.id, done + 1));
     }, delayMs);
     timer.unref();
     this.recoveryTimers.add(timer);
-    return `The supervisor restarts it in place in ${delayMs / 1000} s (attempt ${done + 1} of ${restartLimit}); it resumes its conversation.`;
+    const attempt = `(attempt ${done + 1} of ${policy.restartLimit})`;
+    return replace
+      ? `The supervisor starts a successor in ${delayMs / 1000} s ${attempt}; it takes over the task, the unread mail and a briefing on this attempt.`
+      : `The supervisor restarts it in place in ${delayMs / 1000} s ${attempt}; it resumes its conversation.`;
+  }
+
+  /** A specialist started by execute_parallel for one of its parent's batch tasks (its scheduler replaces it). */
+  private async inBatch(inst: Instance): Promise<boolean> {
+    if (inst.role !== 'specialist' || !inst.parentId || !inst.taskId) return false;
+    return (await this.scheduler.nameOf(inst.parentId, inst.taskId)) !== null;
+  }
+
+  /** Whether a death of this instance is answered with a successor (its scheduler's, or its role's policy). */
+  private async replacedOnDeath(inst: Instance): Promise<boolean> {
+    return (await this.inBatch(inst)) || recoveryPolicy(this.deps.config, inst.role).onDeath === 'replace';
+  }
+
+  private async recoveryCounts(id: string): Promise<RecoveryCounts> {
+    const raw = await this.store.meta.get(RECOVERY_META + id);
+    return { restarts: 0, stuckSpells: 0, ...(raw ? (JSON.parse(raw) as Partial<RecoveryCounts>) : {}) };
+  }
+
+  private async saveRecoveryCounts(id: string, counts: RecoveryCounts): Promise<void> {
+    await this.store.meta.set(RECOVERY_META + id, JSON.stringify(counts));
   }
 
   /** One scheduled restart, unless someone restarted or terminated the instance meanwhile. */
@@ -1186,6 +1251,86 @@ export class Organisation implements Orchestrator {
     // A restart that fails leaves the instance dead again, which plans the next attempt (or gives up).
     await this.restartInstance(inst, 'supervisor').catch((err: unknown) =>
       this.deps.log.warn({ err, instance: id, attempt }, 'automatic restart failed'),
+    );
+  }
+
+  /**
+   * One scheduled replacement (policy `replace`), unless someone restarted or terminated the instance
+   * meanwhile: a successor with the same role, parent, name and task starts, briefed on this attempt, and
+   * takes over its open mail. A successor that fails to start is reported to
+   * the parent and the dead instance is left as it is.
+   */
+  private async replaceDead(id: string, attempt: number): Promise<void> {
+    const inst = await this.store.instances.get(id);
+    if (this.closing || !inst || inst.state !== 'dead') return;
+    const successor = newInstanceId(inst.role);
+    try {
+      const task = inst.taskId ? await this.store.tasks.get(inst.taskId) : null;
+      // Reserved for the successor, so nobody else claims it in between.
+      if (task?.state === 'ready') await this.coordinator.assign(task.id, successor);
+      await this.saveRecoveryCounts(successor, { restarts: attempt, stuckSpells: 0 });
+      await this.recoveryEvent(id, 'replace', attempt, { successor });
+      await this.launch({
+        run: await this.mustGetRun(inst.runId),
+        parent: inst.parentId ? await this.mustGet(inst.parentId) : null,
+        role: inst.role,
+        name: inst.name,
+        agent: inst.agent,
+        taskId: inst.taskId ?? undefined,
+        id: successor,
+        predecessor: inst,
+      });
+      await this.succeed(inst, successor, []);
+    } catch (err) {
+      this.deps.log.warn({ err, instance: id, successor }, 'could not start a successor');
+      if (inst.parentId) {
+        const why = err instanceof Error ? err.message : String(err);
+        await this.notifyFromSupervisor(
+          inst.parentId,
+          `No successor could be started for ${inst.id}: ${why}. Restart it with restart(id: "${inst.id}"), or terminate it.`,
+          'instance.failed',
+        );
+      }
+    }
+  }
+
+  /**
+   * A successor is running: the predecessor's open mail (but `except`) moves to it. The dead predecessor is
+   * left for its parent to restart or terminate (its branch may hold work worth keeping).
+   */
+  private async succeed(predecessor: Instance, successor: string, except: readonly string[]): Promise<void> {
+    // The supervisor's nudges were about the predecessor's silence; they mean nothing to the successor.
+    const nudges = (await this.store.messages.inbox(predecessor.id, ['pending', 'delivered']))
+      .filter((e) => e.message.from === 'supervisor' && e.message.subject === 'nudge')
+      .map((e) => e.message.id);
+    await this.bus.handOver(predecessor.id, successor, [...except, ...nudges]);
+  }
+
+  /**
+   * Takes an instance's work back while it lives on (blocked or hung for good): its task leases and
+   * reservations are released — fenced, so its late completion is refused — and tasks reserved for it are
+   * opened to anyone, so its parent's scheduler or another instance takes them. Its parent is told.
+   */
+  private async releaseWork(inst: Instance, why: string, subject: string): Promise<void> {
+    if (this.workReleased.has(inst.id)) return;
+    this.workReleased.add(inst.id);
+    const reason = `${inst.state === 'blocked' ? 'holder blocked' : 'holder unresponsive'}: ${why}`;
+    const released = await this.coordinator.releaseHolder(inst.id, reason);
+    const reserved = await this.store.tasks.list({ assignee: inst.id, states: ['ready'] });
+    for (const t of reserved) await this.coordinator.assign(t.id, null);
+    this.signals.notify(tasksChanged(inst.runId));
+    await this.recoveryEvent(inst.id, 'release', 0, { reason });
+    if (!inst.parentId) return;
+    const tasks = [...released, ...reserved];
+    await this.notifyFromSupervisor(
+      inst.parentId,
+      `${inst.id} (${inst.role}) is ${why}. ` +
+        (tasks.length
+          ? `Its task(s) went back to the pool for someone else: ${tasks.map((t) => `${t.id} (${t.state})`).join(', ')}; a late completion by ${inst.id} would be refused. `
+          : 'It held no task. ') +
+        `It is left as it is: attach with \`tmux-claude attach ${inst.id}\`, restart or terminate it. Its last output:\n` +
+        (await this.screenTail(inst, 15)),
+      subject,
     );
   }
 
@@ -1271,6 +1416,7 @@ export class Organisation implements Orchestrator {
    */
   private renewForActivity(id: string): void {
     this.activity.set(id, Date.now());
+    this.workReleased.delete(id);
     this.coordinator
       .touch(id)
       .catch((err: unknown) => this.deps.log.warn({ err, instance: id }, 'lease renewal failed'));
@@ -1282,41 +1428,59 @@ export class Organisation implements Orchestrator {
   }
 
   /**
-   * The stuck-agent ladder, run by the sweep: a busy instance with no output, hook or tool call for
-   * `stuckAfterMs` is marked stuck and nudged (a message it gets at the end of its turn); after half as long
-   * again its turn is interrupted (the CLI's interrupt key); after twice the time it is restarted in place.
+   * The stuck-agent ladder, run by the sweep: a busy instance with no output, hook or tool call for its
+   * role's `stuckAfterMs` is marked stuck and nudged (a message it gets at the end of its turn); after half as
+   * long again its turn is interrupted (the CLI's interrupt key); after twice the time it is restarted in place
+   * (or, when its death would be answered with a successor, its session is killed so that one takes over).
+   * From the fourth spell on it is ended the same way when a successor would follow, else its parent is told
+   * and its work is released to others. An instance
+   * blocked on a dialog for `stuckAfterMs` loses its work the same way (its parent was told at once).
    */
   private async checkStuck(live: readonly Instance[], sessions: Map<string, SessionInfo>): Promise<void> {
-    const after = this.deps.config.stuckAfterMs;
-    if (after <= 0) return;
     const now = Date.now();
     for (const inst of live) {
+      const after = recoveryPolicy(this.deps.config, inst.role).stuckAfterMs;
+      if (after <= 0) continue;
+      if (!this.activity.has(inst.id)) this.activity.set(inst.id, inst.updatedAt);
+      if (inst.state === 'blocked') {
+        const blockedFor = now - this.activity.get(inst.id)!;
+        if (blockedFor >= after) {
+          await this.releaseWork(
+            inst,
+            `still blocked on a dialog after ${Math.round(blockedFor / 1000)} s`,
+            'blocked',
+          );
+        }
+        continue;
+      }
       if (inst.state !== 'busy' && inst.state !== 'stuck') {
         this.stuckStage.delete(inst.id);
         continue;
       }
-      if (!this.activity.has(inst.id)) this.activity.set(inst.id, inst.updatedAt);
       const last = Math.max(this.activity.get(inst.id)!, sessions.get(inst.tmuxSession)?.outputAt ?? 0);
       const quiet = now - last;
       const stage = this.stuckStage.get(inst.id) ?? 0;
       const seconds = Math.round(quiet / 1000);
       if (stage === 0 && quiet >= after) {
-        const spells = (this.stuckSpells.get(inst.id) ?? 0) + 1;
-        this.stuckSpells.set(inst.id, spells);
+        const counts = await this.recoveryCounts(inst.id);
+        const spells = counts.stuckSpells + 1;
+        await this.saveRecoveryCounts(inst.id, { ...counts, stuckSpells: spells });
         await this.transition(inst.id, ['busy'], 'stuck', `no output, hook or tool call for ${seconds} s`);
         if (spells > MAX_STUCK_SPELLS) {
-          // The ladder did not help (e.g. its model keeps hanging): leave it to the parent, once.
+          // The ladder did not help (e.g. its model keeps hanging). Where a death is answered with a
+          // successor, end it so one takes over task and mail; otherwise its parent decides, once.
           this.stuckStage.set(inst.id, 3);
-          await this.recoveryEvent(inst.id, 'gave-up', spells);
-          if (inst.parentId) {
-            await this.notifyFromSupervisor(
-              inst.parentId,
-              `${inst.id} (${inst.role}) is stuck again (${spells} times): no output, hook or tool call for ` +
-                `${seconds} s. Interrupting and restarting did not help. Its last output:\n` +
-                (await this.screenTail(inst, 15)),
-              'instance.stuck',
-            );
+          if (await this.replacedOnDeath(inst)) {
+            await this.recoveryEvent(inst.id, 'replace', spells);
+            await this.deps.tmux.killSession(inst.tmuxSession);
+            continue;
           }
+          await this.recoveryEvent(inst.id, 'gave-up', spells);
+          await this.releaseWork(
+            { ...inst, state: 'stuck' },
+            `stuck again (${spells} times): no output, hook or tool call for ${seconds} s; interrupting and restarting did not help`,
+            'instance.stuck',
+          );
           continue;
         }
         this.stuckStage.set(inst.id, 1);
@@ -1336,6 +1500,12 @@ export class Organisation implements Orchestrator {
       } else if (stage === 2 && quiet >= after * 2) {
         this.stuckStage.delete(inst.id);
         this.activity.set(inst.id, now);
+        if (await this.replacedOnDeath(inst)) {
+          // Its death is answered with a successor (the scheduler's, or the role's policy).
+          await this.recoveryEvent(inst.id, 'replace', 3);
+          await this.deps.tmux.killSession(inst.tmuxSession);
+          continue;
+        }
         await this.recoveryEvent(inst.id, 'restart', 3);
         void this.restartInstance(inst, 'supervisor').catch((err: unknown) =>
           this.deps.log.warn({ err, instance: inst.id }, 'restart of a stuck instance failed'),
@@ -1346,14 +1516,15 @@ export class Organisation implements Orchestrator {
 
   private recoveryEvent(
     id: string,
-    action: 'restart' | 'replace' | 'gave-up' | 'nudge' | 'interrupt',
+    action: EventDataByKind['instance.recovery']['action'],
     attempt: number,
+    extra: { successor?: string; reason?: string } = {},
   ): Promise<void> {
     return this.emit({
       kind: 'instance.recovery',
       actor: 'supervisor',
       instanceId: id,
-      data: { action, attempt },
+      data: { action, attempt, ...extra },
     });
   }
 

@@ -118,11 +118,13 @@ export class ParallelScheduler {
     }
   }
 
-  /** One scheduling pass; false when the batch is over (all merged or failed, or the manager is gone). */
+  /** One scheduling pass; false when the batch is over (all merged or failed, or the manager terminated). */
   private async pump(managerId: string, batch: Batch): Promise<boolean> {
     const { store } = this.deps;
     const manager = await store.instances.get(managerId);
-    if (!manager || !isLive(manager.state)) return false;
+    if (!manager || manager.state === 'terminated') return false;
+    // A dead manager is usually restarted (e.g. after the tmux server was killed): its batch waits for it.
+    if (!isLive(manager.state)) return true;
     const tasks = await store.tasks.list({ ids: batch.tasks.map((t) => t.id) });
     if (tasks.every((t) => (t.state === 'done' && t.mergedAt !== null) || t.state === 'failed')) return false;
 

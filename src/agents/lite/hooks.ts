@@ -9,7 +9,14 @@ import {
 } from './reconnect.js';
 
 /** Hook events the lite runtime posts; names and payloads mimic Claude Code's hooks. */
-export type HookEvent = 'SessionStart' | 'UserPromptSubmit' | 'Stop' | 'StopFailure' | 'SessionEnd';
+export type HookEvent =
+  | 'SessionStart'
+  | 'UserPromptSubmit'
+  | 'Stop'
+  | 'StopFailure'
+  | 'SessionEnd'
+  | 'Notification'
+  | 'PostToolUse';
 
 /** Per-post overrides of {@link HookClientOptions}. */
 export interface HookPostOptions {

@@ -8,6 +8,7 @@ import { createHookClient } from './hooks.js';
 import { InputParser, type InputEvent } from './input-parser.js';
 import { createLocalTools } from './local-tools.js';
 import { McpConnection } from './mcp-connection.js';
+import { PermissionDialog } from './permission.js';
 import { reconnectNotices, sleep } from './reconnect.js';
 import { conversationFromTranscript, readTranscript } from './resume.js';
 import { LiteRuntime } from './runtime.js';
@@ -77,9 +78,34 @@ async function main(): Promise<void> {
     ...mcpTools.filter((t) => !local?.has(t.name)),
   ];
   const mcpNames = new Set(mcpTools.map((t) => t.name));
+  const hooks = createHookClient({ baseUrl: config.supervisorUrl, token: config.token, reconnectObserver });
+  const hookFields = { session_id: config.instanceId, cwd };
+  const dialog = new PermissionDialog({
+    ui,
+    notify: async (message) => {
+      await hooks
+        .post('Notification', {
+          hook_event_name: 'Notification',
+          ...hookFields,
+          notification_type: 'permission_prompt',
+          message,
+        })
+        .catch((err: unknown) => ui.error(`hook Notification: ${asError(err).message}`));
+    },
+    toolUsed: async (call) => {
+      await hooks
+        .post('PostToolUse', {
+          hook_event_name: 'PostToolUse',
+          ...hookFields,
+          tool_name: call.name,
+          tool_input: call.input,
+        })
+        .catch((err: unknown) => ui.error(`hook PostToolUse: ${asError(err).message}`));
+    },
+  });
   const tools: ToolExecutor = {
-    execute(call, signal) {
-      if (local?.has(call.name)) return local.execute(call, signal);
+    async execute(call, signal) {
+      if (local?.has(call.name)) return dialog.review(call, await local.execute(call, signal), cwd, signal);
       if (mcpNames.has(call.name)) return mcp.callTool(call.name, call.input, signal);
       return Promise.resolve({
         content: `unknown tool ${call.name}; available: ${toolDefinitions.map((t) => t.name).join(', ')}`,
@@ -88,8 +114,6 @@ async function main(): Promise<void> {
     },
   };
   ui.notice(`tools: ${toolDefinitions.map((t) => t.name).join(', ') || '(none)'}`);
-
-  const hooks = createHookClient({ baseUrl: config.supervisorUrl, token: config.token, reconnectObserver });
   const runtime = new LiteRuntime({
     instanceId: config.instanceId,
     role: config.role,
@@ -151,6 +175,7 @@ async function main(): Promise<void> {
       case 'submit':
         if (ev.text.trim() === '') return;
         ui.prompt(ev.text);
+        if (dialog.answer(ev.text)) return;
         runtime.submit(ev.text);
         return;
       case 'interrupt':
