@@ -112,11 +112,18 @@ export interface MessageStore {
   /** pending/delivered → dead; returns the envelopes that moved. */
   markDead(recipient: string, messageIds: readonly string[], at: number, error: string): Promise<Envelope[]>;
   /**
-   * Delivered-but-unacked deliveries of messages that require an ack go back to pending (due now), e.g.
-   * after the recipient restarted. With `to`, they move to that recipient instead (a successor). Returns the
-   * message ids moved.
+   * After the recipient restarted: its pending deliveries, and its delivered-but-unacked deliveries of
+   * messages that require an ack, go back to pending (due now). With `to`, they move to that recipient instead.
+   * Returns the message ids moved, in seq order.
    */
   requeueUnacked(recipient: string, to?: string): Promise<string[]>;
+  /**
+   * A successor takes over from `recipient`: every delivery of it that is pending or delivered but not acked
+   * (whether or not it asked for an ack: the successor never saw it) moves to `to`, pending and due now, in seq
+   * order. Ids in `except` stay where they are, as do deliveries `to` already has. Returns the message ids
+   * moved, in seq order.
+   */
+  handOver(recipient: string, to: string, except?: readonly string[]): Promise<string[]>;
   /** Deliveries with their messages, in seq order (newest last); limit keeps the newest. */
   list(filter?: DeliveryFilter, limit?: number): Promise<Envelope[]>;
   count(filter?: DeliveryFilter): Promise<number>;

@@ -616,25 +616,33 @@ export class SqliteStore implements Store {
         return moved;
       },
     );
-    const requeue = db.transaction((recipient: string, to: string | undefined): string[] => {
-      const rows = db
-        .prepare(
-          `SELECT d.message_id FROM deliveries d JOIN bus_messages m ON m.id = d.message_id
-           WHERE d.recipient = ? AND (d.state = 'pending' OR (d.state = 'delivered' AND m.requires_ack = 1))
-           ORDER BY d.seq`,
-        )
-        .all(recipient) as Array<{ message_id: string }>;
-      const ids = rows.map((r) => r.message_id);
-      if (ids.length === 0) return [];
-      const moved: string[] = [];
-      // A successor that already holds a copy keeps its own; the rest move over.
-      const update = db.prepare(`UPDATE OR IGNORE deliveries SET recipient = ?, state = 'pending',
-        next_attempt_at = 0, delivered_at = NULL WHERE message_id = ? AND recipient = ?`);
-      for (const id of ids) {
-        if (update.run(to ?? recipient, id, recipient).changes > 0) moved.push(id);
-      }
-      return moved;
-    });
+    const requeue = db.transaction(
+      (
+        recipient: string,
+        to: string | undefined,
+        everyUnacked: boolean,
+        except: readonly string[],
+      ): string[] => {
+        const rows = db
+          .prepare(
+            `SELECT d.message_id FROM deliveries d JOIN bus_messages m ON m.id = d.message_id
+             WHERE d.recipient = ? AND (d.state = 'pending' OR (d.state = 'delivered' AND (m.requires_ack = 1 OR ?)))
+             ORDER BY d.seq`,
+          )
+          .all(recipient, everyUnacked ? 1 : 0) as Array<{ message_id: string }>;
+        const skip = new Set(except);
+        const ids = rows.map((r) => r.message_id).filter((id) => !skip.has(id));
+        if (ids.length === 0) return [];
+        const moved: string[] = [];
+        // A successor that already holds a copy keeps its own; the rest move over.
+        const update = db.prepare(`UPDATE OR IGNORE deliveries SET recipient = ?, state = 'pending',
+          next_attempt_at = 0, delivered_at = NULL WHERE message_id = ? AND recipient = ?`);
+        for (const id of ids) {
+          if (update.run(to ?? recipient, id, recipient).changes > 0) moved.push(id);
+        }
+        return moved;
+      },
+    );
 
     return {
       post: async (m, recipients) => post(m, recipients),
@@ -676,7 +684,8 @@ export class SqliteStore implements Store {
         })).map((e) => e.delivery),
       markDead: async (recipient, ids, _at, error) =>
         transitionAll(recipient, ids, ['pending', 'delivered'], (d) => ({ ...d, state: 'dead', error })),
-      requeueUnacked: async (recipient, to) => requeue(recipient, to),
+      requeueUnacked: async (recipient, to) => requeue(recipient, to, false, []),
+      handOver: async (recipient, to, except = []) => requeue(recipient, to, true, except),
       list: async (filter = {}, limit = 1000) => {
         const { sql, values } = filterSql(filter);
         const rows = db

@@ -283,6 +283,59 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
       assert.equal((await store.messages.inbox(to, ['pending'])).length, 0);
     });
 
+    it('requeues pending deliveries too, keeping their order', async () => {
+      const to = uniq('rcpt');
+      const delivered = (await store.messages.post(message({ to, requiresAck: true }), [to])).message.id;
+      const pending = (await store.messages.post(message({ to }), [to])).message.id;
+      await store.messages.markDelivered(to, [delivered], 10);
+      await store.messages.recordFailedAttempt(to, [pending], Date.now() + 60_000, 'not confirmed');
+      assert.deepEqual(await store.messages.requeueUnacked(to), [delivered, pending]);
+      assert.ok(
+        (await store.messages.dueRecipients(Date.now())).includes(to),
+        'due now, not after the backoff',
+      );
+    });
+
+    it("hands a recipient's open mail over to a successor: pending and every delivered-unacked one", async () => {
+      const from = uniq('dead');
+      const to = uniq('successor');
+      const pending = (await store.messages.post(message({ to: from }), [from])).message.id;
+      const needsAck = (await store.messages.post(message({ to: from, requiresAck: true }), [from])).message
+        .id;
+      const seen = (await store.messages.post(message({ to: from }), [from])).message.id;
+      const acked = (await store.messages.post(message({ to: from, requiresAck: true }), [from])).message.id;
+      const kept = (await store.messages.post(message({ to: from }), [from])).message.id;
+      const dead = (await store.messages.post(message({ to: from }), [from])).message.id;
+      const both = (await store.messages.post(message({ to: from }), [from, to])).message.id;
+      await store.messages.markDelivered(from, [needsAck, seen, acked, kept], 10);
+      await store.messages.ack(from, [acked], 11);
+      await store.messages.markDead(from, [dead], 12, 'gave up');
+      assert.deepEqual(await store.messages.handOver(from, to, [kept]), [pending, needsAck, seen]);
+      assert.deepEqual(
+        (await store.messages.inbox(to, ['pending'])).map((e) => [e.message.id, e.delivery.deliveredAt]),
+        [
+          [pending, null],
+          [needsAck, null],
+          [seen, null],
+          [both, null],
+        ],
+      );
+      assert.deepEqual(
+        (await store.messages.inbox(from, ['pending', 'delivered', 'acked', 'dead'])).map((e) => [
+          e.message.id,
+          e.delivery.state,
+        ]),
+        [
+          [acked, 'acked'],
+          [kept, 'delivered'],
+          [dead, 'dead'],
+          [both, 'pending'],
+        ],
+        'acked, excepted and dead ones stay, and so does a copy the successor already has',
+      );
+      assert.deepEqual(await store.messages.handOver(from, to), [kept]);
+    });
+
     it('lists deliveries with filters and a cursor, newest kept under a limit', async () => {
       const runId = uniq('run');
       const to = uniq('rcpt');
