@@ -10,17 +10,11 @@ import {
   api,
   callJson,
   callRefused,
-  mcpClient,
+  closeAll,
+  idleRun,
   resultText,
-  sampleRepo,
-  tokenOf,
+  type ActingInstance,
 } from '../testing/org-helpers.js';
-
-interface Spawned {
-  id: string;
-  worktree: string;
-  tmuxSession: string;
-}
 
 async function git(dir: string, ...args: string[]): Promise<string> {
   return (await runCommand(['git', '-C', dir, ...args])).stdout.trim();
@@ -36,29 +30,16 @@ async function commitFile(worktree: string, path: string, content: string): Prom
 describe('work coordinator through the real supervisor', () => {
   const h = new CliHarness();
   let runId: string;
-  let url: string;
   let exec: Client;
-  const specs: Array<Spawned & { client: Client }> = [];
+  let specs: ActingInstance[] = [];
   // Short leases so expiry can be seen; every tool call of the holder renews them (throttled).
   const env = { TMUX_CLAUDE_LEASE_TTL_S: '3' };
 
   before(async () => {
-    const repo = await sampleRepo(h);
-    const res = await h.json<{ run: { id: string }; executive: { tmuxSession: string } }>(
-      ['run', 'idle executive\n```plan\n{"managers":[]}\n```', '--repo', repo],
-      { env: { ...env, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9', ANTHROPIC_API_KEY: 'test' } },
-    );
-    runId = res.run.id;
-    url = h.supervisorInfo()!.url;
-    exec = await mcpClient(url, tokenOf(h, res.executive.tmuxSession));
-    for (const name of ['one', 'two']) {
-      // No prompt: the specialist idles, and the test acts with its token.
-      const s = await callJson<Spawned>(exec, 'spawn', { role: 'specialist', name });
-      specs.push({ ...s, client: await mcpClient(url, tokenOf(h, s.tmuxSession)) });
-    }
+    ({ runId, exec, specs } = await idleRun(h, ['one', 'two'], env));
   });
   after(async () => {
-    for (const c of [exec, ...specs.map((s) => s.client)]) await c?.close().catch(() => undefined);
+    await closeAll([exec, ...specs.map((s) => s.client)]);
     await h.cleanup();
   });
 

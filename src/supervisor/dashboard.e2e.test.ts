@@ -4,12 +4,15 @@ import { after, before, describe, it } from 'node:test';
 import type { AuditEvent } from '../core/index.js';
 import type { TaskView } from '../mcp/index.js';
 import { CliHarness } from '../testing/cli-harness.js';
-import { api, callJson, callRefused, mcpClient, sampleRepo, tokenOf } from '../testing/org-helpers.js';
-
-interface Spawned {
-  id: string;
-  tmuxSession: string;
-}
+import {
+  api,
+  callJson,
+  callRefused,
+  closeAll,
+  idleRun,
+  tokenOf,
+  type ActingInstance,
+} from '../testing/org-helpers.js';
 
 /** Reads server-sent events from a stream until `until` returns a value (or the stream ends). */
 async function readEvents<T>(
@@ -46,26 +49,14 @@ describe('dashboard server: login, live stream, terminal, actions', () => {
   let cookie: string;
   let runId: string;
   let exec: Client;
-  const specs: Array<Spawned & { client: Client }> = [];
+  let specs: ActingInstance[] = [];
 
   before(async () => {
-    const repo = await sampleRepo(h);
-    const res = await h.json<{ run: { id: string }; executive: { tmuxSession: string } }>(
-      ['run', 'idle executive\n```plan\n{"managers":[]}\n```', '--repo', repo],
-      { env: { ANTHROPIC_BASE_URL: 'http://127.0.0.1:9', ANTHROPIC_API_KEY: 'test' } },
-    );
-    runId = res.run.id;
-    const info = h.supervisorInfo()!;
-    url = info.url;
-    token = info.token;
-    exec = await mcpClient(url, tokenOf(h, res.executive.tmuxSession));
-    for (const name of ['one', 'two']) {
-      const s = await callJson<Spawned>(exec, 'spawn', { role: 'specialist', name });
-      specs.push({ ...s, client: await mcpClient(url, tokenOf(h, s.tmuxSession)) });
-    }
+    ({ runId, url, exec, specs } = await idleRun(h, ['one', 'two']));
+    token = h.supervisorInfo()!.token;
   });
   after(async () => {
-    for (const c of [exec, ...specs.map((s) => s.client)]) await c?.close().catch(() => undefined);
+    await closeAll([exec, ...specs.map((s) => s.client)]);
     await h.cleanup();
   });
 

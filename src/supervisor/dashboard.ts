@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { TmuxClaudeError, isLive, type Logger } from '../core/index.js';
 import { taskView } from '../mcp/index.js';
 import { dashboardAssetsDir } from '../web/index.js';
+import { parseBody, wrap } from './http-util.js';
 import type { Organisation } from './organisation.js';
 import type { ResourceSampler } from './resources.js';
 
@@ -124,36 +125,12 @@ function openEventStream(
 const InputBody = z.object({ data: z.string().min(1).max(65_536) });
 const ReassignBody = z.object({ to: z.string().min(1).max(200).nullable().optional() });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new TmuxClaudeError(
-      'INVALID_ARGUMENT',
-      `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  return r.data;
-}
-
 export interface DashboardOptions {
   org: Organisation;
   resources: ResourceSampler;
   adminToken: string;
   log: Logger;
 }
-
-type Handler = (req: Request, res: Response) => Promise<unknown>;
-const wrap =
-  (fn: Handler) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).then(
-      (value) => {
-        if (!res.headersSent) res.json(value ?? { ok: true });
-      },
-      (err: unknown) => (res.headersSent ? res.end() : next(err)),
-    );
-  };
 
 /**
  * The dashboard's own API (mounted under /api behind {@link adminGate}): the live stream of audit events and
@@ -235,7 +212,7 @@ export function dashboardApi(opts: DashboardOptions): express.Router {
   api.post(
     '/instances/:id/input',
     wrap(async (req) => {
-      const { data } = parse(InputBody, req.body);
+      const { data } = parseBody(InputBody, req.body);
       const inst = await org.deps.store.instances.get(String(req.params.id));
       if (!inst)
         throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(req.params.id)} not found`);
@@ -255,7 +232,7 @@ export function dashboardApi(opts: DashboardOptions): express.Router {
   api.post(
     '/tasks/:id/reassign',
     wrap(async (req) => {
-      const { to } = parse(ReassignBody, req.body ?? {});
+      const { to } = parseBody(ReassignBody, req.body ?? {});
       return taskView(await org.reassignTask(String(req.params.id), to ?? null, 'user'));
     }),
   );

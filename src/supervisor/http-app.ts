@@ -11,6 +11,7 @@ import {
 } from '../core/index.js';
 import { knowledgeView, mcpHandler, taskView, type Caller } from '../mcp/index.js';
 import { adminGate, dashboardApi, dashboardPage } from './dashboard.js';
+import { parseBody, wrap } from './http-util.js';
 import type { Organisation } from './organisation.js';
 import type { ResourceSampler } from './resources.js';
 
@@ -46,30 +47,6 @@ function bearer(req: Request): string {
   const h = req.headers.authorization ?? '';
   return h.startsWith('Bearer ') ? h.slice(7) : '';
 }
-
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new TmuxClaudeError(
-      'INVALID_ARGUMENT',
-      `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  return r.data;
-}
-
-type Handler = (req: Request, res: Response) => Promise<unknown>;
-const wrap =
-  (fn: Handler) =>
-  (req: Request, res: Response, next: NextFunction): void => {
-    fn(req, res).then(
-      (value) => {
-        if (!res.headersSent) res.json(value ?? { ok: true });
-      },
-      (err: unknown) => next(err),
-    );
-  };
 
 const RunBody = z.object({
   goal: z.string().min(1).max(200_000),
@@ -189,7 +166,7 @@ export function createApp(opts: AppOptions): express.Express {
   api.post(
     '/runs',
     wrap(async (req) => {
-      const body = parse(RunBody, req.body);
+      const body = parseBody(RunBody, req.body);
       return org.createRun({ ...body, agent: body.agent as (typeof AGENT_KINDS)[number] | undefined });
     }),
   );
@@ -200,7 +177,7 @@ export function createApp(opts: AppOptions): express.Express {
   api.post(
     '/instances/:id/send',
     wrap(async (req) => {
-      const body = parse(SendBody, req.body);
+      const body = parseBody(SendBody, req.body);
       return org.send(
         null,
         String(req.params.id),
@@ -222,7 +199,7 @@ export function createApp(opts: AppOptions): express.Express {
   api.post(
     '/instances/:id/kill',
     wrap(async (req) =>
-      org.terminate(null, String(req.params.id), parse(KillBody, req.body ?? {}).cascade ?? false),
+      org.terminate(null, String(req.params.id), parseBody(KillBody, req.body ?? {}).cascade ?? false),
     ),
   );
   api.post(

@@ -52,7 +52,13 @@ export class Supervisor {
     const store = this.opts.store ?? openStore(config);
     this.store = store;
     await store.ping();
-    const tmux = new TmuxDriver({ socketName: this.paths.tmuxSocket, timeoutMs: config.commandTimeoutMs });
+    // One persistent control-mode client carries the hot path (pastes, captures) instead of a tmux process
+    // per call (see the tmux driver); TMUX_CLAUDE_TMUX_CONTROL=0 turns it off.
+    const tmux = new TmuxDriver({
+      socketName: this.paths.tmuxSocket,
+      timeoutMs: config.commandTimeoutMs,
+      controlMode: true,
+    });
     await tmux.version();
     await tmux.ensureServer();
     const git = new Git();
@@ -161,6 +167,7 @@ export class Supervisor {
       await org.stopAll('supervisor stopped (tmux-claude down)');
       await org.deps.tmux.killServer();
     }
+    await org?.deps.tmux.close();
     if (org) {
       await org.emit({
         kind: 'supervisor.stopped',

@@ -82,3 +82,41 @@ export async function callRefused(c: Client, name: string, args: Record<string, 
   assert.equal(r.isError, true, `${name} should have been refused: ${resultText(r)}`);
   return resultText(r);
 }
+
+/** An instance as spawn answers, with an MCP client acting as it. */
+export interface ActingInstance {
+  id: string;
+  worktree: string;
+  tmuxSession: string;
+  client: Client;
+}
+
+/**
+ * A run whose executive idles (its model is unreachable) plus idle specialists spawned by it, each with an MCP
+ * client holding its token: the test acts as them. The caller closes the clients (see {@link closeAll}).
+ */
+export async function idleRun(
+  h: CliHarness,
+  specialists: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ runId: string; url: string; exec: Client; specs: ActingInstance[] }> {
+  const repo = await sampleRepo(h);
+  const res = await h.json<{ run: { id: string }; executive: { tmuxSession: string } }>(
+    ['run', 'idle executive\n```plan\n{"managers":[]}\n```', '--repo', repo],
+    { env: { ...env, ANTHROPIC_BASE_URL: 'http://127.0.0.1:9', ANTHROPIC_API_KEY: 'test' } },
+  );
+  const url = h.supervisorInfo()!.url;
+  const exec = await mcpClient(url, tokenOf(h, res.executive.tmuxSession));
+  const specs: ActingInstance[] = [];
+  for (const name of specialists) {
+    // No prompt: the specialist idles, and the test acts with its token.
+    const s = await callJson<Omit<ActingInstance, 'client'>>(exec, 'spawn', { role: 'specialist', name });
+    specs.push({ ...s, client: await mcpClient(url, tokenOf(h, s.tmuxSession)) });
+  }
+  return { runId: res.run.id, url, exec, specs };
+}
+
+/** Closes MCP clients, ignoring ones already closed or never opened. */
+export async function closeAll(clients: ReadonlyArray<Client | undefined>): Promise<void> {
+  for (const c of clients) await c?.close().catch(() => undefined);
+}

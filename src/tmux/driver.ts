@@ -3,6 +3,7 @@ import { stat, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandError, TmuxClaudeError, runCommand } from '../core/index.js';
+import { CONTROL_SESSION_PREFIX, ControlClient, ControlLostError } from './control.js';
 
 /** How to reach one private tmux server. */
 export interface TmuxDriverOptions {
@@ -12,6 +13,13 @@ export interface TmuxDriverOptions {
   tmuxBin?: string;
   /** Timeout for each tmux invocation; default 10000 ms. */
   timeoutMs?: number;
+  /**
+   * Send commands through one persistent control-mode client (`tmux -C`) instead of starting a tmux client
+   * per call, while sessions exist (see {@link TmuxDriver.close}). For long-lived users such as the
+   * supervisor; a short-lived command gains nothing from it. Default: on if the environment variable
+   * `TMUX_CLAUDE_TMUX_CONTROL` is `1`. `TMUX_CLAUDE_TMUX_CONTROL=0` turns it off even when asked for.
+   */
+  controlMode?: boolean;
 }
 
 /** A session and its first (active) pane. */
@@ -87,6 +95,22 @@ const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MISSING_TARGET =
   /can't find (session|window|pane)|no current target|no server running|error connecting to/;
 const NO_SERVER = /no server running|error connecting to|server exited unexpectedly/;
+/** After a control client failed to start, commands spawn clients for this long before the next attempt. */
+const CONTROL_RETRY_MS = 5_000;
+/** Longer texts are pasted through load-buffer on stdin: one huge command line would stall the server. */
+const MAX_CONTROL_PASTE = 256 * 1024;
+
+/** Where {@link TmuxDriver.run} may send commands. */
+interface RunOptions {
+  /** Names the target in NOT_FOUND/CONFLICT errors. */
+  what?: string;
+  /** Data for the tmux client's stdin: the commands then need a spawned client. */
+  input?: string;
+  /** Running the commands twice is harmless: if a control connection dies during them, run them again. */
+  retry?: boolean;
+  /** The same work for a spawned client, if it differs (e.g. load-buffer from stdin instead of set-buffer). */
+  spawned?: { commands: string[][]; input?: string };
+}
 
 /**
  * tmux splits its command line at any argument that ends in `;` (the command separator) and turns a trailing
@@ -154,8 +178,16 @@ function parseSessionLine(line: string): SessionLine {
  * Drives one private tmux server (`tmux -L socketName -f /dev/null`). Every call runs tmux with an argument
  * array, never a shell, and has a timeout. Failures reject with TmuxClaudeError: DEPENDENCY_MISSING when tmux is
  * not installed, NOT_FOUND for a missing session or pane, CONFLICT for a duplicate session, and CommandError
- * (EXTERNAL_COMMAND_FAILED) for anything else. The driver owns no connection; instances are cheap and several
- * may share a socket, but pastes are only serialized within one instance.
+ * (EXTERNAL_COMMAND_FAILED) for anything else. Instances are cheap and several may share a socket, but
+ * pastes are only serialized within one instance.
+ *
+ * With `controlMode`, commands go through one `tmux -C` client instead of a new tmux process each (a fork,
+ * exec and socket handshake per call otherwise). A control client must be attached to a session, so it gets
+ * its own hidden one (named {@link CONTROL_SESSION_PREFIX}…, never listed by this driver, destroyed with the
+ * client by `destroy-unattached`). The connection is opened once sessions are known to exist (after
+ * newSession, or when listSessions finds some) and closed when the last one is gone, so an empty server shows
+ * no session. If it dies (the server was killed), commands it had not started run again through spawned
+ * clients, which report the usual errors, and later ones spawn until sessions are seen again.
  */
 export class TmuxDriver {
   private readonly socketName: string;
@@ -175,12 +207,40 @@ export class TmuxDriver {
   private paneDiedHook: string | null = null;
   /** The server's pid as last seen in a session listing (for {@link keepReaping}). */
   private serverPid: number | null = null;
+  /** Control mode is on and {@link close} was not called. */
+  private controlEnabled: boolean;
+  /** The control connection, while open or opening. */
+  private control: ControlClient | null = null;
+  /** Sessions other than the control session exist, so holding a connection is worth it. */
+  private controlWanted = false;
+  /** No new control connection before this time (the last one failed to start). */
+  private controlRetryAt = 0;
+  /** A control client is starting or closing: no command may run meanwhile (see {@link openControl}). */
+  private controlChange: Promise<void> | null = null;
+  /** tmux clients of their own that are running. */
+  private readonly spawnsInFlight = new Set<Promise<unknown>>();
 
   constructor(opts: TmuxDriverOptions) {
     if (!opts.socketName) throw new TmuxClaudeError('INVALID_ARGUMENT', 'tmux socket name must not be empty');
     this.socketName = opts.socketName;
     this.tmuxBin = opts.tmuxBin ?? 'tmux';
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    const env = process.env.TMUX_CLAUDE_TMUX_CONTROL;
+    this.controlEnabled = env !== '0' && (opts.controlMode ?? env === '1');
+  }
+
+  /** The pid of the control-mode tmux client while one is connected (for tests and resource accounting). */
+  get controlClientPid(): number | null {
+    return this.control?.usable ? (this.control.pid ?? null) : null;
+  }
+
+  /**
+   * Closes the control connection, if any, and waits for its tmux client to exit (tmux then removes its
+   * session). The driver keeps working, with a tmux client per call. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.controlEnabled = false;
+    await this.closeControl();
   }
 
   /**
@@ -223,12 +283,12 @@ export class TmuxDriver {
    * Rejects with CONFLICT if the session exists, INVALID_ARGUMENT for a bad name, command, env key or cwd.
    */
   async newSession(opts: NewSessionOptions): Promise<SessionInfo> {
-    if (!SESSION_NAME.test(opts.name)) {
+    if (!SESSION_NAME.test(opts.name) || opts.name.startsWith(CONTROL_SESSION_PREFIX)) {
       throw new TmuxClaudeError(
         'INVALID_ARGUMENT',
         `invalid tmux session name ${JSON.stringify(opts.name)}`,
         {
-          hint: 'use letters, digits, "_" and "-" only',
+          hint: `use letters, digits, "_" and "-" only, not starting with ${CONTROL_SESSION_PREFIX}`,
         },
       );
     }
@@ -290,13 +350,14 @@ export class TmuxDriver {
     this.serverPid = parsed.serverPid;
     const info = parsed.info;
     this.paneIds.set(paneTarget(opts.name), info.paneId);
+    this.controlWanted = true;
     return info;
   }
 
   /** True if a session with exactly this name exists (false also when no server runs). */
   async hasSession(name: string): Promise<boolean> {
     try {
-      await this.run([['has-session', '-t', `=${name}`]], { what: `tmux session ${name}` });
+      await this.run([['has-session', '-t', `=${name}`]], { what: `tmux session ${name}`, retry: true });
       return true;
     } catch (err) {
       if (err instanceof TmuxClaudeError && err.code === 'NOT_FOUND') return false;
@@ -312,16 +373,21 @@ export class TmuxDriver {
   async listSessions(): Promise<SessionInfo[]> {
     let stdout: string;
     try {
-      ({ stdout } = await this.run([['list-sessions', '-F', SESSION_FORMAT]]));
+      ({ stdout } = await this.run([['list-sessions', '-F', SESSION_FORMAT]], { retry: true }));
     } catch (err) {
-      if (err instanceof CommandError && NO_SERVER.test(err.stderr)) return [];
+      if (err instanceof CommandError && NO_SERVER.test(err.stderr)) {
+        await this.sessionsSeen(0);
+        return [];
+      }
       throw err;
     }
-    const rows = stdout
+    const all = stdout
       .split('\n')
       .filter((l) => l !== '')
       .map(parseSessionLine);
-    this.serverPid = rows[0]?.serverPid ?? this.serverPid;
+    const rows = all.filter((r) => !r.info.name.startsWith(CONTROL_SESSION_PREFIX));
+    await this.sessionsSeen(rows.length);
+    this.serverPid = all[0]?.serverPid ?? this.serverPid;
     const stuck = rows.find((r) => r.unreaped);
     // Such a pane is reported alive; the nudge lets tmux reap it, which then fires pane-died.
     if (stuck) this.nudge(stuck.serverPid);
@@ -375,7 +441,7 @@ export class TmuxDriver {
           ['display-message', '-p', '-t', paneId, '#{pane_id}\t#{history_size}\t#{cursor_y}'],
           ['capture-pane', '-p', '-J', '-t', paneId, '-S', startArg, '-E', String(cursorY - 1)],
         ],
-        { what },
+        { what, retry: true },
       );
       const newline = stdout.indexOf('\n');
       const [id, hs, cy] = stdout.slice(0, newline).split('\t');
@@ -398,6 +464,7 @@ export class TmuxDriver {
   async screen(target: string): Promise<string> {
     const { stdout } = await this.run([['capture-pane', '-p', '-t', paneTarget(target)]], {
       what: describe(target),
+      retry: true,
     });
     return stdout;
   }
@@ -419,7 +486,7 @@ export class TmuxDriver {
         ],
         ['capture-pane', '-p', '-e', '-t', paneTarget(target)],
       ],
-      { what },
+      { what, retry: true },
     );
     const newline = stdout.indexOf('\n');
     const [x, y, w, h] = stdout.slice(0, newline).split('\t').map(Number);
@@ -457,11 +524,17 @@ export class TmuxDriver {
         [
           ['kill-session', '-t', `=${name}`],
           ['display-message', '-p', '#{pid}'],
+          // With control mode: whether the control connection is still worth holding.
+          ...(this.controlEnabled ? [['list-sessions', '-F', '#{session_name}']] : []),
         ],
-        { what: `tmux session ${name}` },
+        { what: `tmux session ${name}`, retry: true },
       );
+      const [pid, ...names] = stdout.split('\n').filter((l) => l !== '');
       // Removing a pane's utmp record can swallow another pane's SIGCHLD too.
-      this.nudge(parseIntOrNull(stdout.trim()));
+      this.nudge(parseIntOrNull(pid));
+      if (this.controlEnabled) {
+        await this.sessionsSeen(names.filter((n) => !n.startsWith(CONTROL_SESSION_PREFIX)).length);
+      }
     } catch (err) {
       if (err instanceof TmuxClaudeError && err.code === 'NOT_FOUND') return;
       throw err;
@@ -472,6 +545,8 @@ export class TmuxDriver {
   async killServer(): Promise<void> {
     this.serverPid = null;
     this.paneIds.clear();
+    // First, so that its loss is no surprise and the kill itself goes through a client of its own.
+    await this.sessionsSeen(0);
     let stdout: string;
     try {
       ({ stdout } = await this.run([['display-message', '-p', '#{socket_path}'], ['kill-server']]));
@@ -550,15 +625,17 @@ export class TmuxDriver {
   private async pasteNow(paneId: string, target: string, text: string, opts: PasteOptions): Promise<void> {
     const what = describe(target);
     const buffer = `tmux-claude-${randomUUID()}`;
+    // -r: no LF-to-CR conversion, so the bytes arrive as given; -p: bracketed paste if the app asked for it.
+    const paste = ['paste-buffer', '-p', '-r', '-d', '-b', buffer, '-t', paneId];
+    // A spawned client reads the text from stdin; a control client has one stdin for all its commands and
+    // gets it quoted in set-buffer (see quoteArg), except NUL, which a tmux argument cannot hold.
+    const fromStdin = { commands: [['load-buffer', '-b', buffer, '-'], paste], input: text };
     try {
-      // -r: no LF-to-CR conversion, so the bytes arrive as given; -p: bracketed paste if the app asked for it.
-      await this.run(
-        [
-          ['load-buffer', '-b', buffer, '-'],
-          ['paste-buffer', '-p', '-r', '-d', '-b', buffer, '-t', paneId],
-        ],
-        { what, input: text },
-      );
+      if (text.length > MAX_CONTROL_PASTE || text.includes('\0')) {
+        await this.run(fromStdin.commands, { what, input: text });
+      } else {
+        await this.run([['set-buffer', '-b', buffer, '--', text], paste], { what, spawned: fromStdin });
+      }
     } catch (err) {
       await this.run([['delete-buffer', '-b', buffer]]).catch(() => undefined);
       throw err;
@@ -575,7 +652,7 @@ export class TmuxDriver {
     const t = paneTarget(target);
     const { stdout } = await this.run(
       [['list-panes', '-t', t, '-F', '#{pane_id}\t#{pane_active}\t#{history_size}\t#{cursor_y}']],
-      { what: describe(target) },
+      { what: describe(target), retry: true },
     );
     const rows = stdout
       .split('\n')
@@ -600,24 +677,25 @@ export class TmuxDriver {
   }
 
   /**
-   * Runs tmux commands in one invocation (joined with `;`, so the server runs them back to back). A missing
-   * session, pane or server becomes NOT_FOUND naming `what`; a duplicate session becomes CONFLICT.
+   * Runs tmux commands in one invocation (joined with `;`, so the server runs them back to back and stops at
+   * the first error), through the control connection if there is one, else a tmux client of their own. A
+   * missing session, pane or server becomes NOT_FOUND naming `what`; a duplicate session becomes CONFLICT.
    */
-  private async run(
-    commands: string[][],
-    opts: { what?: string; input?: string } = {},
-  ): Promise<{ stdout: string }> {
-    const args: string[] = [];
-    for (const cmd of commands) {
-      if (args.length > 0) args.push(';');
-      args.push(...cmd.map(tmuxArg));
-    }
+  private async run(commands: string[][], opts: RunOptions = {}): Promise<{ stdout: string }> {
     try {
-      const res = await runCommand([this.tmuxBin, '-L', this.socketName, '-f', '/dev/null', ...args], {
-        timeoutMs: this.timeoutMs,
-        ...(opts.input === undefined ? {} : { input: opts.input }),
-      });
-      return { stdout: res.stdout };
+      const control =
+        opts.input === undefined ? await this.activeControl() : await this.quiet().then(() => null);
+      if (control) {
+        try {
+          return { stdout: await control.run(commands, this.timeoutMs) };
+        } catch (err) {
+          if (!(err instanceof ControlLostError)) throw err;
+          // Not started by tmux, or harmless to repeat: a client of its own gives the real answer.
+          if (err.begun && !opts.retry) throw await this.lostWhileRunning(commands, err);
+        }
+        await this.quiet();
+      }
+      return await this.spawnClient(opts.spawned?.commands ?? commands, opts.spawned?.input ?? opts.input);
     } catch (err) {
       if (!(err instanceof CommandError) || err.timedOut) throw err;
       if (opts.what && MISSING_TARGET.test(err.stderr)) throw missing(opts.what, err);
@@ -629,6 +707,119 @@ export class TmuxDriver {
       }
       throw err;
     }
+  }
+
+  /**
+   * The error for commands that tmux had started when the control connection died, so they may or may not
+   * have taken effect and are not repeated. Usually the server was killed, taking the target with it: that is
+   * "no server running", as for a command that came a moment later.
+   */
+  private async lostWhileRunning(commands: string[][], err: ControlLostError): Promise<CommandError> {
+    const stderr = await this.spawnClient([['display-message', '-p', '#{pid}']], undefined).then(
+      () => `tmux control connection lost while the command ran: ${err.message}`,
+      (probe: unknown) =>
+        probe instanceof CommandError && NO_SERVER.test(probe.stderr) ? probe.stderr : err.message,
+    );
+    return new CommandError(['tmux', ...(commands[0] ?? [])], {
+      exitCode: 1,
+      stderr,
+      timedOut: false,
+      cause: err,
+    });
+  }
+
+  /** Runs the commands with a tmux client process of their own. */
+  private async spawnClient(commands: string[][], input: string | undefined): Promise<{ stdout: string }> {
+    const args: string[] = [];
+    for (const cmd of commands) {
+      if (args.length > 0) args.push(';');
+      args.push(...cmd.map(tmuxArg));
+    }
+    const running = runCommand([this.tmuxBin, '-L', this.socketName, '-f', '/dev/null', ...args], {
+      timeoutMs: this.timeoutMs,
+      ...(input === undefined ? {} : { input }),
+    });
+    this.spawnsInFlight.add(running);
+    try {
+      return { stdout: (await running).stdout };
+    } finally {
+      this.spawnsInFlight.delete(running);
+    }
+  }
+
+  /** The control connection to use now, opened if sessions exist and none is open; null: spawn a client. */
+  private async activeControl(): Promise<ControlClient | null> {
+    for (;;) {
+      if (this.controlChange) {
+        await this.controlChange;
+        continue;
+      }
+      if (!this.controlEnabled || !this.controlWanted) return null;
+      if (this.control) return this.control.usable ? this.control : null;
+      if (Date.now() < this.controlRetryAt) return null;
+      this.controlChange = this.openControl().finally(() => {
+        this.controlChange = null;
+      });
+    }
+  }
+
+  /** Waits while a control client starts or goes (see {@link openControl}). */
+  private async quiet(): Promise<void> {
+    while (this.controlChange) await this.controlChange;
+  }
+
+  /**
+   * Starts a control client. tmux 3.3a marks a client as a control client as soon as it identifies, but sets
+   * up its output only when identification is done (several reads later, as file descriptors come with it);
+   * a notification for all control clients in between — `%sessions-changed` for any new or killed session,
+   * `%session-window-changed`, paste-buffer changes … — makes the server write through a null pointer and
+   * crash (segfault in control_write; tmux ≥ 3.4 checks for it). So nothing of this driver's runs meanwhile:
+   * spawned clients still running are waited for, and new commands wait until the client is attached.
+   */
+  private async openControl(): Promise<void> {
+    await Promise.allSettled([...this.spawnsInFlight]);
+    const control = new ControlClient({
+      tmuxBin: this.tmuxBin,
+      socketName: this.socketName,
+      session: `${CONTROL_SESSION_PREFIX}${randomUUID().slice(0, 8)}`,
+      // The client starts the server if it is gone (a race with kill-server): set it up as ensureServer does.
+      setup: this.serverSetup(),
+      startTimeoutMs: this.timeoutMs,
+      onEnd: (ended) => {
+        if (this.control !== ended) return;
+        this.control = null;
+        // Lost (the server was killed?): spawn clients until sessions are seen again.
+        this.controlWanted = false;
+      },
+    });
+    try {
+      await control.ready;
+      this.control = control;
+    } catch {
+      this.controlRetryAt = Date.now() + CONTROL_RETRY_MS;
+      await control.close();
+    }
+  }
+
+  /** Keeps a control connection only while `count` sessions (besides its own) exist. */
+  private async sessionsSeen(count: number): Promise<void> {
+    if (!this.controlEnabled) return;
+    this.controlWanted = count > 0;
+    if (count === 0) await this.closeControl();
+  }
+
+  /** Closes the control client, if any; commands wait meanwhile (a client that goes is as fragile). */
+  private async closeControl(): Promise<void> {
+    await this.quiet();
+    this.controlWanted = false;
+    const control = this.control;
+    if (!control) return;
+    this.control = null;
+    const change = control.close().finally(() => {
+      if (this.controlChange === change) this.controlChange = null;
+    });
+    this.controlChange = change;
+    await change;
   }
 }
 

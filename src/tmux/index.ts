@@ -7,3 +7,4 @@ export type {
   StyledScreen,
 } from './driver.js';
 export { TmuxDriver } from './driver.js';
+export { CONTROL_SESSION_PREFIX } from './control.js';

@@ -26,7 +26,7 @@ export const MAX_EVENTS = 1000;
 /** Samples kept per resource series (30 minutes at the default 2 s interval). */
 export const MAX_SAMPLES = 900;
 /** At most one fetch per panel in this interval, however many events arrive. */
-const THROTTLE_MS = 250;
+const THROTTLE_MS = 100;
 
 /** Columns of one host series, as uPlot takes them (time in seconds). */
 export interface HostSeries {
