@@ -330,6 +330,23 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 /** `?,?,…` for an IN list of n values. */
+/**
+ * Prepared statements by SQL text, for queries built at run time (filters, IN lists): preparing one costs more
+ * than running it, and the same few shapes recur on every delivery. Bounded: the cache starts over when full.
+ */
+export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
+  const cache = new Map<string, Database.Statement>();
+  return (sql) => {
+    let statement = cache.get(sql);
+    if (!statement) {
+      if (cache.size >= 500) cache.clear();
+      statement = db.prepare(sql);
+      cache.set(sql, statement);
+    }
+    return statement;
+  };
+}
+
 export function placeholders(n: number): string {
   return new Array(n).fill('?').join(',');
 }
@@ -411,6 +428,7 @@ export class SqliteStore implements Store {
 
   private makeInstances(): InstanceStore {
     const db = this.db;
+    const prepared = statementCache(db);
     const insert = db.prepare(`INSERT INTO instances (id, run_id, role, parent_id, name, agent, state, branch,
       worktree, cwd, tmux_session, pid, token_hash, task, task_id, created_at, updated_at, ended_at, error, seq, progress)
       VALUES (@id, @runId, @role, @parentId, @name, @agent, @state, @branch, @worktree, @cwd, @tmuxSession, @pid,
@@ -442,7 +460,7 @@ export class SqliteStore implements Store {
             values.push(key === 'progress' && value !== null ? JSON.stringify(value) : value);
           }
         }
-        db.prepare(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
+        prepared(`UPDATE instances SET ${sets.join(', ')} WHERE id = ?`).run(...values, id);
         return rowToInstance(byId.get(id) as Row);
       },
     );
@@ -469,7 +487,7 @@ export class SqliteStore implements Store {
           ['parent_id', filter.parentId],
           ['state', filter.states],
         ]);
-        return (db.prepare(`SELECT * FROM instances ${sql} ORDER BY seq`).all(...values) as Row[]).map(
+        return (prepared(`SELECT * FROM instances ${sql} ORDER BY seq`).all(...values) as Row[]).map(
           rowToInstance,
         );
       },
@@ -510,6 +528,7 @@ export class SqliteStore implements Store {
 
   private makeMessages(): MessageStore {
     const db = this.db;
+    const prepared = statementCache(db);
     const insertMessage = db.prepare(`INSERT INTO bus_messages (id, run_id, sender, address, subject, body,
       requires_ack, reply_to, client_id, topic, topic_seq, created_at)
       VALUES (@id, @runId, @from, @to, @subject, @body, @requiresAck, @replyTo, @clientId, @topic, @topicSeq,
@@ -540,12 +559,10 @@ export class SqliteStore implements Store {
       const out: Envelope[] = [];
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
-        const rows = db
-          .prepare(
-            `${ENVELOPE_SELECT} WHERE d.recipient = ? AND d.message_id IN (${placeholders(chunk.length)})
+        const rows = prepared(
+          `${ENVELOPE_SELECT} WHERE d.recipient = ? AND d.message_id IN (${placeholders(chunk.length)})
              ORDER BY d.seq`,
-          )
-          .all(recipient, ...chunk) as Row[];
+        ).all(recipient, ...chunk) as Row[];
         out.push(...rows.map(rowToEnvelope));
       }
       return out;
@@ -623,19 +640,17 @@ export class SqliteStore implements Store {
         everyUnacked: boolean,
         except: readonly string[],
       ): string[] => {
-        const rows = db
-          .prepare(
-            `SELECT d.message_id FROM deliveries d JOIN bus_messages m ON m.id = d.message_id
+        const rows = prepared(
+          `SELECT d.message_id FROM deliveries d JOIN bus_messages m ON m.id = d.message_id
              WHERE d.recipient = ? AND (d.state = 'pending' OR (d.state = 'delivered' AND (m.requires_ack = 1 OR ?)))
              ORDER BY d.seq`,
-          )
-          .all(recipient, everyUnacked ? 1 : 0) as Array<{ message_id: string }>;
+        ).all(recipient, everyUnacked ? 1 : 0) as Array<{ message_id: string }>;
         const skip = new Set(except);
         const ids = rows.map((r) => r.message_id).filter((id) => !skip.has(id));
         if (ids.length === 0) return [];
         const moved: string[] = [];
         // A successor that already holds a copy keeps its own; the rest move over.
-        const update = db.prepare(`UPDATE OR IGNORE deliveries SET recipient = ?, state = 'pending',
+        const update = prepared(`UPDATE OR IGNORE deliveries SET recipient = ?, state = 'pending',
           next_attempt_at = 0, delivered_at = NULL WHERE message_id = ? AND recipient = ?`);
         for (const id of ids) {
           if (update.run(to ?? recipient, id, recipient).changes > 0) moved.push(id);
@@ -654,7 +669,7 @@ export class SqliteStore implements Store {
       },
       inbox: async (recipient, states, limit = 1000) => {
         const { sql, values } = filterSql({ recipient, states });
-        const rows = db.prepare(`${ENVELOPE_SELECT} ${sql} ORDER BY d.seq LIMIT ?`).all(...values, limit);
+        const rows = prepared(`${ENVELOPE_SELECT} ${sql} ORDER BY d.seq LIMIT ?`).all(...values, limit);
         return (rows as Row[]).map(rowToEnvelope);
       },
       dueRecipients: async (now) => (due.all(now) as Row[]).map((r) => r.recipient as string),
@@ -663,9 +678,9 @@ export class SqliteStore implements Store {
           ['state', ['pending']],
           ['recipient', recipients],
         ]);
-        const rows = db
-          .prepare(`SELECT recipient, COUNT(*) AS n FROM deliveries ${sql} GROUP BY recipient`)
-          .all(...values) as Array<{ recipient: string; n: number }>;
+        const rows = prepared(
+          `SELECT recipient, COUNT(*) AS n FROM deliveries ${sql} GROUP BY recipient`,
+        ).all(...values) as Array<{ recipient: string; n: number }>;
         return new Map(rows.map((r) => [r.recipient, r.n]));
       },
       markDelivered: async (recipient, ids, at) =>
@@ -688,16 +703,16 @@ export class SqliteStore implements Store {
       handOver: async (recipient, to, except = []) => requeue(recipient, to, true, except),
       list: async (filter = {}, limit = 1000) => {
         const { sql, values } = filterSql(filter);
-        const rows = db
-          .prepare(`SELECT * FROM (${ENVELOPE_SELECT} ${sql} ORDER BY d.seq DESC LIMIT ?) ORDER BY d_seq`)
-          .all(...values, limit);
+        const rows = prepared(
+          `SELECT * FROM (${ENVELOPE_SELECT} ${sql} ORDER BY d.seq DESC LIMIT ?) ORDER BY d_seq`,
+        ).all(...values, limit);
         return (rows as Row[]).map(rowToEnvelope);
       },
       count: async (filter = {}) => {
         const { sql, values } = filterSql(filter);
-        const row = db
-          .prepare(`SELECT COUNT(*) AS n FROM deliveries d JOIN bus_messages m ON m.id = d.message_id ${sql}`)
-          .get(...values) as { n: number };
+        const row = prepared(
+          `SELECT COUNT(*) AS n FROM deliveries d JOIN bus_messages m ON m.id = d.message_id ${sql}`,
+        ).get(...values) as { n: number };
         return row.n;
       },
       subscribe: async (runId, topic, instanceId, at) => {
@@ -707,22 +722,18 @@ export class SqliteStore implements Store {
       },
       subscribers: async (runId, topic) =>
         (
-          db
-            .prepare(
-              'SELECT instance_id FROM subscriptions WHERE run_id = ? AND topic = ? ORDER BY created_at',
-            )
-            .all(runId, topic) as Array<{ instance_id: string }>
+          prepared(
+            'SELECT instance_id FROM subscriptions WHERE run_id = ? AND topic = ? ORDER BY created_at',
+          ).all(runId, topic) as Array<{ instance_id: string }>
         ).map((r) => r.instance_id),
       topicHead: async (runId, topic) =>
         (topicHead.get(runId, topic) as { head: number } | undefined)?.head ?? 0,
       replay: async (runId, topic, afterSeq, limit) =>
         (
-          db
-            .prepare(
-              `SELECT * FROM bus_messages WHERE run_id = ? AND topic = ? AND topic_seq > ?
+          prepared(
+            `SELECT * FROM bus_messages WHERE run_id = ? AND topic = ? AND topic_seq > ?
                ORDER BY topic_seq LIMIT ?`,
-            )
-            .all(runId, topic, afterSeq, limit) as Row[]
+          ).all(runId, topic, afterSeq, limit) as Row[]
         ).map(rowToMessage),
     };
   }
