@@ -27,6 +27,8 @@ export interface BenchOrgOptions {
   progress: (line: string) => void;
   /** Load the sampling profiler into the supervisor (see supervisor-profiler.ts); profiles land here. */
   profileDir?: string | undefined;
+  /** TMUX_CLAUDE_STORE for the supervisor: `sqlite` (the default) or a redis:// URL. */
+  store?: string | undefined;
 }
 
 export interface Spawned {
@@ -116,7 +118,7 @@ export class BenchOrg {
     const paths = pathsFor(home);
     // The supervisor inherits this environment (ensureSupervisor passes process.env on); keep it private.
     process.env.TMUX_CLAUDE_HOME = home;
-    process.env.TMUX_CLAUDE_STORE = 'sqlite';
+    process.env.TMUX_CLAUDE_STORE = opts.store ?? 'sqlite';
     delete process.env.TMUX_CLAUDE_PORT;
     const config = loadConfig(process.env, { home });
 

@@ -23,6 +23,8 @@ import { bareNodeRss, idleFigure, measureIdle, type IdleSample } from './figures
 import { knowledgeFigure, type KnowledgePlan } from './figures/knowledge.js';
 import { messageLoad, type LoadResult } from './figures/message-load.js';
 import { perInstance } from './figures/per-instance.js';
+import { benchRedisUrl, redisFigure, type RedisPlan } from './figures/redis.js';
+import { redisUnreachable } from './redis-baseline.js';
 import { spawnLatency } from './figures/spawn-latency.js';
 import { SupervisorProfiler } from './profiling.js';
 import { median, quantile } from './stats.js';
@@ -46,6 +48,7 @@ interface Plan {
   coordinator: CoordinatorPlan;
   knowledge: KnowledgePlan;
   dashboard: DashboardPlan;
+  redis: RedisPlan;
 }
 
 const FULL: Plan = {
@@ -65,6 +68,7 @@ const FULL: Plan = {
   },
   knowledge: { entries: 100_000, timedRecords: 5_000, queries: 500 },
   dashboard: { messages: 10_000, pageLoads: 10, updates: 20 },
+  redis: { visibleSamples: 300, senders: 8, loadSeconds: 10, tasks: 1_000 },
 };
 const QUICK: Plan = {
   sequentialSpawns: 5,
@@ -76,6 +80,7 @@ const QUICK: Plan = {
   coordinator: { workers: 8, tasks: 200, storeClients: 50, storeTasks: 1_000, storeRounds: 3, handOvers: 5 },
   knowledge: { entries: 10_000, timedRecords: 2_000, queries: 100 },
   dashboard: { messages: 2_000, pageLoads: 3, updates: 5 },
+  redis: { visibleSamples: 50, senders: 8, loadSeconds: 3, tasks: 200 },
 };
 
 /** The instance count issue #10's supervisor targets are stated for. */
@@ -145,7 +150,10 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
   const only = process.env.TMUX_CLAUDE_BENCH_ONLY;
   // In process and before the org starts, so that nothing else competes for the CPU. Undocumented, for work on
   // one figure: TMUX_CLAUDE_BENCH_ONLY=knowledge runs figure 9 alone.
-  const fig9 = only === 'coordinator' ? undefined : await knowledgeFigure(plan.knowledge, progress, cleanup);
+  const fig9 =
+    only === 'coordinator' || only === 'redis'
+      ? undefined
+      : await knowledgeFigure(plan.knowledge, progress, cleanup);
   if (fig9 && only === 'knowledge') return results([fig9.figure], []);
   const org = await BenchOrg.start({ cleanup, progress, profileDir });
   const lab = await TmuxBaseline.start(cleanup);
@@ -176,6 +184,21 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
     });
   // Undocumented, for work on one figure: TMUX_CLAUDE_BENCH_ONLY=coordinator runs figure 8 alone.
   if (only === 'coordinator') return results([(await coordinator()).figure], []);
+  /** Figure 11, when Redis answers (else a progress line says why it is left out). */
+  const redis = async (): Promise<Figure[]> => {
+    const reason = await redisUnreachable(benchRedisUrl());
+    if (reason === null) return [(await redisFigure(ctx, plan.redis, cleanup)).figure];
+    progress(`fig 11 left out: Redis at ${benchRedisUrl()} is not reachable (${reason}); set REDIS_URL`);
+    return [];
+  };
+  // Likewise TMUX_CLAUDE_BENCH_ONLY=redis: figure 11 alone (the bus and claims on Redis and on SQLite).
+  if (only === 'redis') return results(await redis(), []);
+  // Likewise TMUX_CLAUDE_BENCH_ONLY=dashboard: figure 10 alone, with the last batch size of idle instances.
+  if (only === 'dashboard') {
+    const batch = await spawnAtOnce(ctx, plan.batches.at(-1)!);
+    await topUp(ctx, batch);
+    return results([(await dashboardFigure(ctx, { ...plan.dashboard, live: batch.spawned })).figure], []);
+  }
 
   const idle: IdleSample[] = [await measureIdle(ctx, 0, plan.idleWindowMs)];
   const bareRss = await bareNodeRss();
@@ -218,8 +241,9 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
 
   const demo = await demoFigure(ctx, plan.demoRuns, median(fig1.baselineMs));
 
-  // Last: it leaves the Executive's agent in a long turn (see figures/coordinator.ts).
+  // Late: it leaves the Executive's agent in a long turn (see figures/coordinator.ts).
   const fig8 = await coordinator();
+  const fig11 = await redis();
 
   return results(
     [
@@ -233,6 +257,7 @@ export async function runBenchmarks(opts: BenchOptions, cleanup: Cleanup): Promi
       fig8.figure,
       ...(fig9 ? [fig9.figure] : []),
       fig10.figure,
+      ...fig11,
     ],
     targets(fig1.samplesMs, live.length, load, fig5.maxExtraProcesses),
   );

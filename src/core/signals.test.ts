@@ -123,4 +123,16 @@ void describe('Signals', () => {
     assert.equal(waiting.value, true);
     assert.equal(await signals.waitSince('inbox:b', signals.version('inbox:b'), 10), false);
   });
+  void test('notifyAll wakes every waiter and counts on every versioned key', async () => {
+    const signals = new Signals();
+    const v = signals.version('tasks:r');
+    const a = track(signals.wait('inbox:a', 60_000));
+    const b = track(signals.waitSince('events', signals.version('events'), 60_000));
+    await flush();
+    signals.notifyAll();
+    await flush();
+    assert.deepEqual([a.value, b.value], [true, true]);
+    // A waiter that read its version before the resync and waits after it returns at once.
+    assert.equal(await signals.waitSince('tasks:r', v, 60_000), true);
+  });
 });

@@ -41,6 +41,15 @@ export class Signals {
     return this.wait(key, timeoutMs);
   }
 
+  /**
+   * Wakes every waiter and counts a notification on every versioned key: for when anything may have changed
+   * (e.g. wake-up hints from other processes may have been lost). Waiters look at the store again.
+   */
+  notifyAll(): void {
+    for (const key of this.versions.keys()) this.versions.set(key, this.versions.get(key)! + 1);
+    for (const set of [...this.waiters.values()]) for (const wake of [...set]) wake();
+  }
+
   notify(key: string): void {
     const v = this.versions.get(key);
     if (v !== undefined) this.versions.set(key, v + 1);

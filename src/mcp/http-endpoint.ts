@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Request, Response } from 'express';
-import type { Logger } from '../core/index.js';
+import { TmuxClaudeError, type Logger } from '../core/index.js';
 import type { Caller, Orchestrator } from './orchestrator.js';
 import { buildMcpServer } from './tools.js';
 
@@ -49,6 +49,30 @@ class ServerPool {
   }
 }
 
+/**
+ * The answer when the caller could not be looked up (the store is down): a tool call gets a tool error with
+ * the reason, as any failed call does (the agent reads it and can retry; its MCP client keeps the server
+ * connected); any other request gets a JSON-RPC error, status 503 for UNAVAILABLE.
+ */
+function lookupFailed(req: Request, res: Response, err: unknown): void {
+  const e =
+    err instanceof TmuxClaudeError
+      ? err
+      : new TmuxClaudeError('INTERNAL', err instanceof Error ? err.message : String(err));
+  const text = `Error ${e.code}: ${e.message}${e.hint ? `\nWhat to do: ${e.hint}` : ''}`;
+  const body = req.body as { method?: unknown; id?: unknown } | null | undefined;
+  const id = typeof body?.id === 'string' || typeof body?.id === 'number' ? body.id : null;
+  if (body?.method === 'tools/call' && id !== null) {
+    res
+      .status(200)
+      .json({ jsonrpc: '2.0', id, result: { isError: true, content: [{ type: 'text', text }] } });
+    return;
+  }
+  res
+    .status(e.code === 'UNAVAILABLE' ? 503 : 500)
+    .json({ jsonrpc: '2.0', error: { code: -32000, message: text }, id });
+}
+
 function callerKey(c: Caller): string {
   return JSON.stringify([c.id, c.role, c.runId, c.parentId, c.branch]);
 }
@@ -67,7 +91,15 @@ export function mcpHandler(
   return async (req, res) => {
     const header = req.headers.authorization ?? '';
     const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    const caller = token ? await authenticate(token) : null;
+    let caller: Caller | null;
+    try {
+      caller = token ? await authenticate(token) : null;
+    } catch (err) {
+      // E.g. the store is unreachable: answer at once with the reason rather than leave the agent waiting.
+      log.warn({ err }, 'mcp caller lookup failed');
+      lookupFailed(req, res, err);
+      return;
+    }
     if (!caller) {
       res.status(401).json({
         jsonrpc: '2.0',

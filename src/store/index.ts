@@ -6,6 +6,7 @@ import type { Store } from './types.js';
 
 export type {
   Store,
+  StoreChange,
   InstanceStore,
   InstancePatch,
   InstanceFilter,

@@ -394,6 +394,25 @@ export interface MetaStore {
   set(key: string, value: string): Promise<void>;
 }
 
+/**
+ * A change another process committed to a shared store, as a wake-up hint: it names what to look at again,
+ * never the data (the store stays the truth, and a hint may be late, repeated or, when a connection drops,
+ * lost: then a `resync` follows, meaning anything may have changed).
+ * - `mail`: pending mail appeared for a recipient (posted, requeued, handed over).
+ * - `delivery`: a delivery of the message left pending (delivered, acked, dead-lettered).
+ * - `tasks`: a run's tasks changed (created, claimed, completed, failed, released, merged, assigned) or its
+ *   reservations were released: claimable work may have appeared.
+ * - `events`: audit events were appended.
+ * - `instance`: an instance's state changed.
+ */
+export type StoreChange =
+  | { kind: 'mail'; recipient: string }
+  | { kind: 'delivery'; messageId: string }
+  | { kind: 'tasks'; runId: string }
+  | { kind: 'events' }
+  | { kind: 'instance'; id: string }
+  | { kind: 'resync' };
+
 /** The one source of truth. The composition root creates it; the caller that created it closes it. */
 export interface Store {
   readonly backend: 'sqlite' | 'redis';
@@ -407,5 +426,11 @@ export interface Store {
   readonly meta: MetaStore;
   /** Throws UNAVAILABLE when the store cannot be reached. */
   ping(): Promise<void>;
+  /**
+   * Calls `listener` with changes that other processes sharing this store committed (this store's own are
+   * left out: its caller already knows them). Returns the unsubscribe function. Absent on a store only one
+   * process uses (SQLite: the supervisor owns it), where there are no other processes to hear from.
+   */
+  onExternalChange?(listener: (changes: readonly StoreChange[]) => void): () => void;
   close(): Promise<void>;
 }

@@ -1,8 +1,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tasksChanged } from '../coordinator/index.js';
 import { LIVE_STATES, newToken, pathsFor, type Config, type Logger, type Paths } from '../core/index.js';
 import { Git } from '../git/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { openStore, type Store, type StoreChange } from '../store/index.js';
 import { TmuxDriver } from '../tmux/index.js';
 import { createApp } from './http-app.js';
 import { Organisation } from './organisation.js';
@@ -12,6 +13,27 @@ import { acquireSupervisorLock, removeSupervisorInfo, writeSupervisorInfo } from
 /** Sweep interval: a safety net behind tmux's pane-died hook, which can be lost (see the tmux driver). */
 const SWEEP_MS = 3_000;
 const REAP_NUDGE_MS = 200;
+
+/**
+ * The signal keys that a change committed by another process sharing the store wakes here: the same keys
+ * the bus, the coordinator and the organisation notify for their own changes. `all` after a resync.
+ */
+export function signalKeysFor(change: StoreChange): string[] | 'all' {
+  switch (change.kind) {
+    case 'mail':
+      return [`inbox:${change.recipient}`];
+    case 'delivery':
+      return [`delivered:${change.messageId}`];
+    case 'tasks':
+      return [tasksChanged(change.runId)];
+    case 'events':
+      return ['events'];
+    case 'instance':
+      return [`state:${change.id}`];
+    case 'resync':
+      return 'all';
+  }
+}
 
 export interface SupervisorOptions {
   config: Config;
@@ -33,6 +55,7 @@ export class Supervisor {
   private sweepTimer: NodeJS.Timeout | undefined;
   private resources: ResourceSampler | undefined;
   private stopReaping: (() => void) | undefined;
+  private stopListening: (() => void) | undefined;
   private releaseLock: (() => void) | undefined;
   private store: Store | undefined;
   private port = 0;
@@ -80,6 +103,7 @@ export class Supervisor {
       supervisorUrl: this.url,
     });
     this.org = org;
+    this.stopListening = this.listenForOtherProcesses(store, org);
     // CPU and RSS per instance and of the host for the dashboard and `top`; no tmux call per tick.
     const resources = new ResourceSampler({
       targets: async () =>
@@ -155,7 +179,49 @@ export class Supervisor {
     return this.stopping;
   }
 
+  /**
+   * On a shared store (Redis), other processes' commits wake this process's waiters (wait_for_messages,
+   * claim_task with a wait, the scheduler, event followers), and mail for an idle instance is pushed at once
+   * rather than at the next sweep. Hints only: every waiter looks at the store again.
+   */
+  private listenForOtherProcesses(store: Store, org: Organisation): (() => void) | undefined {
+    let pushing = false;
+    let again = false;
+    const push = (): void => {
+      if (pushing) {
+        again = true;
+        return;
+      }
+      pushing = true;
+      org
+        .retryDeliveries()
+        .catch((err: unknown) => this.opts.log.warn({ err }, 'delivering mail from another process failed'))
+        .finally(() => {
+          pushing = false;
+          if (again) {
+            again = false;
+            push();
+          }
+        });
+    };
+    return store.onExternalChange?.((changes) => {
+      let mail = false;
+      for (const change of changes) {
+        const keys = signalKeysFor(change);
+        if (keys === 'all') org.signals.notifyAll();
+        else for (const key of keys) org.signals.notify(key);
+        if (change.kind === 'mail' || change.kind === 'resync') mail = true;
+      }
+      if (mail) push();
+      // Back after a lost connection (e.g. Redis restarted): lease expiry may have failed meanwhile; re-arm it.
+      if (changes.some((c) => c.kind === 'resync')) {
+        org.coordinator.start().catch((err: unknown) => this.opts.log.warn({ err }, 'lease expiry failed'));
+      }
+    });
+  }
+
   private async doStop(opts: { stopInstances: boolean }): Promise<void> {
+    this.stopListening?.();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.resources?.stop();
     this.stopReaping?.();

@@ -79,7 +79,7 @@ interface ClaimView {
 // ---- claims through the supervisor ------------------------------------------------------------------
 
 /** Creates `n` tasks as the Executive with create_task, a few calls at once; their ids and call times. */
-async function createTasks(
+export async function createTasks(
   org: BenchOrg,
   n: number,
   label: string,
@@ -101,7 +101,7 @@ async function createTasks(
   return { ids, callMs };
 }
 
-interface Drain {
+export interface Drain {
   /** claim_task calls that were granted a task. */
   claimMs: number[];
   completeMs: number[];
@@ -114,7 +114,7 @@ interface Drain {
 }
 
 /** Every client loops claim_task (no id) → complete_task until no task is left for it. */
-async function drain(clients: readonly Client[]): Promise<Drain> {
+export async function drain(clients: readonly Client[]): Promise<Drain> {
   const d: Drain = { claimMs: [], completeMs: [], granted: [], reclaimed: 0, wallMs: 0 };
   const t0 = performance.now();
   let lastDone = t0;

@@ -71,8 +71,9 @@ export function storeError(target: RedisTarget, err: unknown): unknown {
   if (err instanceof TmuxClaudeError) return err;
   if (err instanceof ReplyError) {
     const message = (err as Error).message;
-    // Replies that mean "not now" rather than "wrong": loading a dataset, a read-only replica, no quorum.
-    if (/^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF)/.test(message)) {
+    // Replies that mean "not now" rather than "wrong": loading a dataset, a read-only replica, no quorum,
+    // out of memory under maxmemory (noeviction).
+    if (/^(LOADING|READONLY|MASTERDOWN|BUSY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF|OOM)/.test(message)) {
       return new TmuxClaudeError('UNAVAILABLE', `the Redis store at ${target.display} refused: ${message}`, {
         cause: err,
         hint: 'wait until Redis is ready and writable, then retry',

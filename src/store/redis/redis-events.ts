@@ -3,6 +3,7 @@ import { TmuxClaudeError, type AuditEvent, type EventInput } from '../../core/in
 import { GENESIS_HASH, eventHash, verifyChain, type ChainHead, type StoredEvent } from '../event-chain.js';
 import type { EventLog } from '../types.js';
 import { defineScript, toMap } from './redis-common.js';
+import type { Changed } from './redis-wake.js';
 
 /*
  * The audit trail on Redis: `ev-log` a Stream whose entry ids are the sequence numbers (`SEQ-0`), `ev-head` the
@@ -81,7 +82,7 @@ interface Queued {
 const BATCH = 200;
 const MAX_ROUNDS = 1_000;
 
-export function makeRedisEventLog(redis: Redis, prefix: string): EventLog {
+export function makeRedisEventLog(redis: Redis, prefix: string, changed: Changed = () => {}): EventLog {
   const P = prefix;
   const LOG = `${P}ev-log`;
   const append = defineScript(redis, APPEND);
@@ -142,6 +143,7 @@ export function makeRedisEventLog(redis: Redis, prefix: string): EventLog {
         const batch = queue.splice(0, BATCH);
         try {
           const events = await flushBatch(batch);
+          changed({ kind: 'events' });
           batch.forEach((q, i) => q.resolve(events[i]!));
         } catch (err) {
           head = null;

@@ -17,6 +17,7 @@ import {
   strOrNull,
   toMap,
 } from './redis-common.js';
+import type { Changed } from './redis-wake.js';
 
 /*
  * Messages, deliveries and topics on Redis.
@@ -238,8 +239,16 @@ function toDelivery(h: Record<string, string>): Delivery {
 
 const bySeq = (a: Delivery, b: Delivery): number => a.seq - b.seq;
 
-export function makeRedisMessageStore(redis: Redis, prefix: string): MessageStore {
+/** `changed` hears what each commit did that a waiter may care about (see WakeChannel). */
+export function makeRedisMessageStore(
+  redis: Redis,
+  prefix: string,
+  changed: Changed = () => {},
+): MessageStore {
   const P = prefix;
+  const mail = (recipient: string) => changed({ kind: 'mail', recipient });
+  const left = (ids: readonly string[]) =>
+    changed(...ids.map((messageId) => ({ kind: 'delivery' as const, messageId })));
   const post = defineScript(redis, POST);
   const markDelivered = defineScript(redis, MARK_DELIVERED);
   const ack = defineScript(redis, ACK);
@@ -379,6 +388,7 @@ export function makeRedisMessageStore(redis: Redis, prefix: string): MessageStor
         ...new Set(recipients),
       )) as string[];
       if (out[0] === 'conflict') throw new TmuxClaudeError('CONFLICT', `message ${m.id} exists`);
+      if (out[0] === 'ok') for (const r of new Set(recipients)) mail(r);
       const id = out[0] === 'duplicate' ? out[1]! : m.id;
       const message = await getMessage(id);
       if (!message) throw new TmuxClaudeError('INTERNAL', `message ${id} vanished while it was posted`);
@@ -418,14 +428,16 @@ export function makeRedisMessageStore(redis: Redis, prefix: string): MessageStor
     markDelivered: async (recipient, ids, at) => {
       if (ids.length === 0) return [];
       const seqs = (await markDelivered(P, recipient, String(at), ...new Set(ids))) as string[];
-      const delivered = await deliveriesAt(seqs);
-      return delivered.sort(bySeq).map((d) => d.messageId);
+      const moved = (await deliveriesAt(seqs)).sort(bySeq).map((d) => d.messageId);
+      left(moved);
+      return moved;
     },
     ack: async (recipient, ids, at): Promise<AckOutcome> => {
       const unique = [...new Set(ids)];
       if (unique.length === 0) return { acked: [], alreadyAcked: [], unknown: [] };
       const out = (await ack(P, recipient, String(at), ...unique)) as [string, string[], string[]?];
       if (out[0] === 'unknown') return { acked: [], alreadyAcked: [], unknown: out[1] };
+      left(out[1]);
       return { acked: out[1], alreadyAcked: out[2]!, unknown: [] };
     },
     recordFailedAttempt: async (recipient, ids, nextAttemptAt, error) => {
@@ -442,11 +454,20 @@ export function makeRedisMessageStore(redis: Redis, prefix: string): MessageStor
     markDead: async (recipient, ids, _at, error) => {
       if (ids.length === 0) return [];
       const flats = (await markDead(P, recipient, error, ...new Set(ids))) as string[][];
-      return envelopes(flats.map((f) => toDelivery(toMap(f))).sort(bySeq));
+      const dead = flats.map((f) => toDelivery(toMap(f))).sort(bySeq);
+      left(dead.map((d) => d.messageId));
+      return envelopes(dead);
     },
-    requeueUnacked: async (recipient, to) => (await requeue(P, recipient, to ?? recipient, '0')) as string[],
-    handOver: async (recipient, to, except = []) =>
-      (await requeue(P, recipient, to, '1', ...except)) as string[],
+    requeueUnacked: async (recipient, to) => {
+      const moved = (await requeue(P, recipient, to ?? recipient, '0')) as string[];
+      if (moved.length > 0) mail(to ?? recipient);
+      return moved;
+    },
+    handOver: async (recipient, to, except = []) => {
+      const moved = (await requeue(P, recipient, to, '1', ...except)) as string[];
+      if (moved.length > 0) mail(to);
+      return moved;
+    },
     list: async (filter = {}, limit = 1000) => envelopes((await select(filter, limit)).reverse()),
     count: async (filter = {}) => {
       if (filter.states?.length === 0) return 0;

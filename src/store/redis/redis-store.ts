@@ -11,6 +11,7 @@ import type {
   ReservationStore,
   RunStore,
   Store,
+  StoreChange,
   TaskStore,
 } from '../types.js';
 import {
@@ -31,6 +32,7 @@ import { makeRedisEventLog } from './redis-events.js';
 import { makeRedisKnowledgeStore } from './redis-knowledge.js';
 import { makeRedisMessageStore } from './redis-messages.js';
 import { makeRedisTaskStores } from './redis-tasks.js';
+import { WakeChannel } from './redis-wake.js';
 
 /*
  * Instances, runs and meta (the rest lives in the sibling modules). Keys (after the prefix): `inst:ID` a hash
@@ -152,22 +154,30 @@ export class RedisStore implements Store {
   readonly prefix: string;
   private readonly redis: Redis;
   private readonly target: RedisTarget;
+  private readonly wake: WakeChannel;
 
   /** `url`: redis:// or rediss://, optionally with `?prefix=NAME` (default `tmux-claude:`). */
   constructor(url: string) {
     this.target = parseRedisTarget(url);
     this.prefix = this.target.prefix;
     this.redis = connect(this.target);
+    this.wake = new WakeChannel(this.redis, this.target);
+    const changed = this.wake.changed;
     const g = <T extends object>(api: T): T => guarded(this.target, api);
     this.instances = g(this.makeInstances());
     this.runs = g(this.makeRuns());
-    this.messages = g(makeRedisMessageStore(this.redis, this.prefix));
-    const taskStores = makeRedisTaskStores(this.redis, this.prefix);
+    this.messages = g(makeRedisMessageStore(this.redis, this.prefix, changed));
+    const taskStores = makeRedisTaskStores(this.redis, this.prefix, changed);
     this.tasks = g(taskStores.tasks);
     this.reservations = g(taskStores.reservations);
     this.knowledge = g(makeRedisKnowledgeStore(this.redis, this.prefix));
-    this.events = g(makeRedisEventLog(this.redis, this.prefix));
+    this.events = g(makeRedisEventLog(this.redis, this.prefix, changed));
     this.meta = g(this.makeMeta());
+  }
+
+  /** The id this store's wake-up hints carry (its subscriber connection is named after it): for diagnostics. */
+  get wakeOrigin(): string {
+    return this.wake.origin;
   }
 
   /** Where this store lives, password masked: for messages and `doctor`. */
@@ -191,7 +201,16 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * Changes other processes on this prefix committed, from Pub/Sub channel `<prefix>wake` (see
+   * {@link WakeChannel}): hints to look again, with `resync` after the hint connection was lost.
+   */
+  onExternalChange(listener: (changes: readonly StoreChange[]) => void): () => void {
+    return this.wake.listen(listener);
+  }
+
   async close(): Promise<void> {
+    this.wake.close();
     if (this.redis.status === 'end') return;
     if (this.redis.status !== 'ready') {
       this.redis.disconnect();
@@ -275,6 +294,7 @@ export class RedisStore implements Store {
         ];
         if (out[0] === 'not_found') throw notFound('instance', id);
         if (out[0] === 'mismatch') return null;
+        if (patch.state !== undefined) this.wake.changed({ kind: 'instance', id });
         return toInstance(toMap(out[1]!));
       },
     };

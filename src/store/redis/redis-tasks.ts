@@ -20,6 +20,7 @@ import type {
   TaskStore,
 } from '../types.js';
 import { defineScript, hgetallMany, num, numOrNull, sortable, strOrNull, toMap } from './redis-common.js';
+import type { Changed } from './redis-wake.js';
 
 /*
  * The task graph and file reservations on Redis.
@@ -554,8 +555,16 @@ function contended(what: string): TmuxClaudeError {
 export function makeRedisTaskStores(
   redis: Redis,
   prefix: string,
+  changed: Changed = () => {},
 ): { tasks: TaskStore; reservations: ReservationStore } {
   const P = prefix;
+  /** Announces the runs whose tasks or reservations changed. */
+  const runsChanged = (items: ReadonlyArray<{ runId: string }>) =>
+    changed(...[...new Set(items.map((i) => i.runId))].map((runId) => ({ kind: 'tasks' as const, runId })));
+  const released = (r: Released): Released => {
+    runsChanged([...r.tasks, ...r.reservations]);
+    return r;
+  };
   const s = (body: string) => defineScript(redis, body);
   const create = s(CREATE);
   const claimView = s(CLAIM_VIEW);
@@ -693,7 +702,9 @@ export function makeRedisTaskStores(
       if (out[0] === 'conflict') {
         throw new TmuxClaudeError('CONFLICT', `task ${JSON.stringify(out[1])} exists`);
       }
-      return (out[1] as Flat[]).map((f) => toTask(toMap(f)));
+      const created = (out[1] as Flat[]).map((f) => toTask(toMap(f)));
+      runsChanged(created);
+      return created;
     },
     get: async (id) => {
       const h = await redis.hgetall(`${P}task:${id}`);
@@ -732,6 +743,7 @@ export function makeRedisTaskStores(
     claim: async (req) => {
       for (let round = 0; round < MAX_ROUNDS; round += 1) {
         const out = await claimOnce(req);
+        if (out?.granted) runsChanged([out.task]);
         if (out) return out;
         await backoff(round);
       }
@@ -753,7 +765,11 @@ export function makeRedisTaskStores(
         result.branch ?? '',
         result.branch === null ? '0' : '1',
       )) as [string, Flat?, Flat[]?];
-      if (out[0] === 'ok') return { ok: true, task: toTask(toMap(out[1]!)), unblocked: tasksOf(out[2]!) };
+      if (out[0] === 'ok') {
+        const task = toTask(toMap(out[1]!));
+        runsChanged([task]);
+        return { ok: true, task, unblocked: tasksOf(out[2]!) };
+      }
       return refusal(out);
     },
     fail: async (taskId, holder, epoch, error, retry, now) => {
@@ -761,21 +777,25 @@ export function makeRedisTaskStores(
         string,
         Flat?,
       ];
-      if (out[0] === 'ok') return { ok: true, task: toTask(toMap(out[1]!)) };
+      if (out[0] === 'ok') {
+        const task = toTask(toMap(out[1]!));
+        runsChanged([task]);
+        return { ok: true, task };
+      }
       return refusal(out);
     },
     releaseHolder: async (holder, reason, now) => {
       const [t, r] = (await releaseHolder(P, holder, reason, String(now))) as [Flat[], Flat[]];
-      return { tasks: tasksOf(t), reservations: reservationsOf(r) };
+      return released({ tasks: tasksOf(t), reservations: reservationsOf(r) });
     },
     releaseTask: async (taskId, reason, now): Promise<Released> => {
       const out = (await releaseTask(P, taskId, reason, String(now))) as [string, Flat[]?, Flat[]?];
       if (out[0] === 'not_found') throw notFound('task', taskId);
-      return { tasks: tasksOf(out[1]!), reservations: reservationsOf(out[2]!) };
+      return released({ tasks: tasksOf(out[1]!), reservations: reservationsOf(out[2]!) });
     },
     expire: async (now) => {
       const [t, r] = (await expire(P, String(now))) as [Flat[], Flat[]];
-      return { tasks: tasksOf(t), reservations: reservationsOf(r) };
+      return released({ tasks: tasksOf(t), reservations: reservationsOf(r) });
     },
     nextExpiry: async () => {
       const replies = (await redis
@@ -792,7 +812,9 @@ export function makeRedisTaskStores(
     markMerged: async (taskIds, now) => {
       const ids = unique(taskIds);
       if (ids.length === 0) return [];
-      return tasksOf((await markMerged(P, String(now), ...ids)) as Flat[]);
+      const merged = tasksOf((await markMerged(P, String(now), ...ids)) as Flat[]);
+      runsChanged(merged);
+      return merged;
     },
     assign: async (taskId, assignee, now) => {
       const out = (await assign(P, taskId, assignee ?? '', assignee === null ? '0' : '1', String(now))) as [
@@ -809,7 +831,9 @@ export function makeRedisTaskStores(
           },
         );
       }
-      return toTask(toMap(out[1] as Flat));
+      const task = toTask(toMap(out[1] as Flat));
+      runsChanged([task]);
+      return task;
     },
   };
 
@@ -853,7 +877,9 @@ export function makeRedisTaskStores(
         patterns === undefined ? '1' : '0',
         ...unique(patterns ?? []),
       )) as [Flat[], string[]];
-      return { released: reservationsOf(released), notHeld };
+      const freed = reservationsOf(released);
+      runsChanged(freed);
+      return { released: freed, notHeld };
     },
     list: async ({ runId, holder, now }) => {
       const ids =
