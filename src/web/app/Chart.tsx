@@ -1,7 +1,7 @@
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { fmtBytes, fmtPercent } from './format';
+import { fmtBytes, fmtMs, fmtPercent } from './format';
 
 export const PALETTE = [
   '#4fc3f7',
@@ -16,7 +16,7 @@ export const PALETTE = [
   '#90a4ae',
 ];
 
-export type Unit = 'percent' | 'bytes';
+export type Unit = 'percent' | 'bytes' | 'count' | 'ms';
 
 export interface ChartSeries {
   label: string;
@@ -25,8 +25,17 @@ export interface ChartSeries {
   color?: string;
 }
 
+const FORMAT: Record<Unit, (v: number) => string> = {
+  percent: fmtPercent,
+  bytes: fmtBytes,
+  count: (v) => String(Math.round(v)),
+  ms: fmtMs,
+};
+/** The smallest top of each unit's axis, so a flat series does not fill the chart. */
+const MIN_TOP: Record<Unit, number> = { percent: 5, bytes: 1024 * 1024, count: 1, ms: 10 };
+
 const fmt = (unit: Unit) => (v: number | null | undefined) =>
-  v === null || v === undefined ? '–' : unit === 'percent' ? fmtPercent(v) : fmtBytes(v);
+  v === null || v === undefined ? '–' : FORMAT[unit](v);
 
 /** Aligns several (ts, value) series on the union of their timestamps, as uPlot wants its data. */
 export function align(series: { ts: number[]; values: (number | null)[] }[]): uPlot.AlignedData {
@@ -74,7 +83,7 @@ export function Chart(props: {
           {
             auto: true,
             range: (_u: uPlot, _min: number, max: number) =>
-              [0, Math.max(max * 1.1, u === 'percent' ? 5 : 1024 * 1024)] as uPlot.Range.MinMax,
+              [0, Math.max(max * 1.1, MIN_TOP[u])] as uPlot.Range.MinMax,
           },
         ]),
       ),

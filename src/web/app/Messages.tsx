@@ -1,6 +1,8 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { MessageFlowRow } from './api';
 import { clip, fmtBytes, fmtMs, fmtTime, stateClass } from './format';
+import { Chart } from './Chart';
+import { flowSeries } from './flow';
 import { useLive } from './hooks';
 import { MAX_MESSAGES } from './live';
 
@@ -84,6 +86,10 @@ export function Messages(props: { instanceFilter?: string }) {
     .slice()
     .reverse();
   const dead = l.messages.filter((m) => m.state === 'dead').length;
+  const flow = useMemo(
+    () => flowSeries(source.filter((m) => !who || m.from === who || m.to === who)),
+    [source, who],
+  );
   const ids = new Set<string>();
   for (const m of l.messages) {
     ids.add(m.from);
@@ -130,6 +136,17 @@ export function Messages(props: { instanceFilter?: string }) {
         </label>
       </div>
       {error && <div class="error-line">{error}</div>}
+      <Chart
+        title="Over time: deliveries sent and dead-lettered, median send → delivered latency"
+        testid="messages-flow-chart"
+        height={120}
+        series={[
+          { label: 'sent', unit: 'count' },
+          { label: 'dead', unit: 'count', color: '#e57373' },
+          { label: 'delivered after (p50)', unit: 'ms', color: '#ffb74d' },
+        ]}
+        data={flow}
+      />
       <div class="scroll">
         <table class="grid" data-testid="messages-table">
           <thead>

@@ -4,6 +4,8 @@ import { screenToAnsi } from './ansi';
 import type { TaskView } from './api';
 import { qs } from './api';
 import { layoutDag } from './dag';
+import { flowSeries } from './flow';
+import type { MessageFlowRow } from './api';
 import { clip, fmtBytes, fmtMs, stateClass } from './format';
 
 function task(id: string, depends_on: string[] = [], state = 'ready'): TaskView {
@@ -90,5 +92,42 @@ describe('dashboard app: formatting', () => {
       '?run=r1&after=5&dead=1',
     );
     assert.equal(qs({}), '');
+  });
+});
+
+describe('dashboard app: message flow over time', () => {
+  const row = (sentAt: number, deliveredMs: number | null, state = 'delivered'): MessageFlowRow => ({
+    seq: sentAt,
+    id: `m${sentAt}`,
+    runId: 'r',
+    from: 'a',
+    to: 'b',
+    address: 'b',
+    subject: null,
+    state,
+    requiresAck: false,
+    attempts: 0,
+    bytes: 1,
+    sentAt,
+    deliveredMs,
+    ackedMs: null,
+    error: null,
+    body: '',
+  });
+
+  it('counts sends and dead letters per second and takes the median delivery latency', () => {
+    const data = flowSeries([row(10_000, 5), row(10_400, 30), row(10_900, 7), row(12_100, null, 'dead')]);
+    assert.deepEqual(data, [
+      [10, 12],
+      [3, 1],
+      [0, 1],
+      [7, null],
+    ]);
+  });
+
+  it('widens the buckets for a long span and is empty without rows', () => {
+    const data = flowSeries([row(0, 1), row(600_000, 1)]);
+    assert.deepEqual(data[0], [0, 600]);
+    assert.deepEqual(flowSeries([]), [[], [], [], []]);
   });
 });
