@@ -20,7 +20,7 @@ import type { ConflictReport, InstanceView, SpawnResult, TaskView } from '../mcp
 import { isProcessAlive, readSupervisorInfo, type MessageFlowRow } from '../supervisor/index.js';
 import { auditEvents, brokenError, intactLine, openLineSink, parseSince } from './audit.js';
 import { ensureSupervisor, findSupervisor, type ApiClient } from './client.js';
-import { EXIT_CODES, renderTasks, renderTree } from './output.js';
+import { EXIT_CODES, renderBudgets, renderTasks, renderTree, type BudgetRow } from './output.js';
 import { top, topInterval } from './top.js';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
@@ -150,6 +150,47 @@ const AGENT_ENV_VARS = [
   'TMUX_CLAUDE_SHARE_CLAUDE_CONFIG',
 ];
 
+interface BudgetFlags {
+  maxInstances?: string | undefined;
+  maxDepth?: string | undefined;
+  maxMinutes?: string | undefined;
+  maxTokens?: string | undefined;
+  maxCost?: string | undefined;
+}
+
+const BUDGET_FLAGS: ReadonlyArray<{ key: keyof BudgetFlags; flag: string; integer: boolean }> = [
+  { key: 'maxInstances', flag: 'instances', integer: true },
+  { key: 'maxDepth', flag: 'depth', integer: true },
+  { key: 'maxMinutes', flag: 'minutes', integer: false },
+  { key: 'maxTokens', flag: 'tokens', integer: true },
+  { key: 'maxCost', flag: 'cost', integer: false },
+];
+
+/** Budget flags as numbers: each a positive number (an integer for instances, depth, tokens), else an error. */
+function budgetFromFlags(o: BudgetFlags, raise: boolean): Record<string, number> | undefined {
+  const limits: Record<string, number> = {};
+  for (const { key, flag, integer } of BUDGET_FLAGS) {
+    const raw = o[key];
+    if (raw === undefined) continue;
+    const name = raise ? `--${flag}` : `--max-${flag}`;
+    const n = raw.trim() === '' ? NaN : Number(raw);
+    if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+      throw new TmuxClaudeError(
+        'INVALID_ARGUMENT',
+        `${name} must be a positive ${integer ? 'integer' : 'number'}, got ${JSON.stringify(raw)}`,
+      );
+    }
+    limits[key] = n;
+  }
+  if (Object.keys(limits).length > 0) return limits;
+  if (raise) {
+    throw new TmuxClaudeError('INVALID_ARGUMENT', 'give at least one limit to set', {
+      hint: 'e.g. `tmux-claude budget raise ID --tokens 500000`',
+    });
+  }
+  return undefined;
+}
+
 const program = new Command();
 program
   .name('tmux-claude')
@@ -211,41 +252,53 @@ program
   )
   .option('--repo <dir>', 'the git repository to work on', process.cwd())
   .option('--target <branch>', 'branch that receives the work (default: tmux-claude/<run-id>)')
+  .option('--max-instances <n>', 'budget: live instances below the executive')
+  .option('--max-depth <n>', 'budget: levels below the executive (1: managers only)')
+  .option('--max-minutes <n>', 'budget: wall-clock minutes')
+  .option('--max-tokens <n>', 'budget: tokens the run may use')
+  .option('--max-cost <usd>', 'budget: USD (needs a price table, TMUX_CLAUDE_PRICES)')
   .option('--json', 'machine-readable output')
-  .action(async (goal: string, o: { agent: string; repo: string; target?: string; json?: boolean }) => {
-    // The supervisor has its own cwd: resolve a relative --repo against the caller's.
-    const repo = resolve(o.repo);
-    if (!existsSync(repo) || !statSync(repo).isDirectory()) {
-      throw new TmuxClaudeError(
-        'INVALID_ARGUMENT',
-        `--repo ${repo} ${existsSync(repo) ? 'is not a directory' : 'does not exist'}`,
-        { hint: 'pass the directory of a git repository' },
+  .action(
+    async (
+      goal: string,
+      o: { agent: string; repo: string; target?: string; json?: boolean } & BudgetFlags,
+    ) => {
+      const budget = budgetFromFlags(o, false);
+      // The supervisor has its own cwd: resolve a relative --repo against the caller's.
+      const repo = resolve(o.repo);
+      if (!existsSync(repo) || !statSync(repo).isDirectory()) {
+        throw new TmuxClaudeError(
+          'INVALID_ARGUMENT',
+          `--repo ${repo} ${existsSync(repo) ? 'is not a directory' : 'does not exist'}`,
+          { hint: 'pass the directory of a git repository' },
+        );
+      }
+      const agentEnv: Record<string, string> = {};
+      for (const key of AGENT_ENV_VARS) {
+        const v = process.env[key];
+        if (v) agentEnv[key] = v;
+      }
+      const res = await (
+        await api()
+      ).request<{ run: { id: string; targetBranch: string }; executive: SpawnResult }>('POST', '/runs', {
+        goal,
+        repo,
+        agent: o.agent,
+        targetBranch: o.target,
+        agentEnv,
+        ...(budget ? { budget } : {}),
+      });
+      if (o.json) return printJson(res);
+      out(
+        `run ${res.run.id}: executive ${res.executive.id} is working; results land on ${res.run.targetBranch}`,
       );
-    }
-    const agentEnv: Record<string, string> = {};
-    for (const key of AGENT_ENV_VARS) {
-      const v = process.env[key];
-      if (v) agentEnv[key] = v;
-    }
-    const res = await (
-      await api()
-    ).request<{ run: { id: string; targetBranch: string }; executive: SpawnResult }>('POST', '/runs', {
-      goal,
-      repo,
-      agent: o.agent,
-      targetBranch: o.target,
-      agentEnv,
-    });
-    if (o.json) return printJson(res);
-    out(
-      `run ${res.run.id}: executive ${res.executive.id} is working; results land on ${res.run.targetBranch}`,
-    );
-    out(
-      'watch it with `tmux-claude ls`, `tmux-claude log --follow` or `tmux-claude attach ' +
-        res.executive.id +
-        '`',
-    );
-  });
+      out(
+        'watch it with `tmux-claude ls`, `tmux-claude log --follow` or `tmux-claude attach ' +
+          res.executive.id +
+          '`',
+      );
+    },
+  );
 
 program
   .command('demo')
@@ -548,6 +601,66 @@ program
       );
     }
   });
+
+const budget = program
+  .command('budget')
+  .description('budgets per subtree: live instances, depth, minutes, tokens and cost, used and allowed')
+  .option('--run <id>', 'only this run')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { run?: string; json?: boolean }) => {
+    const query = o.run ? `?run=${encodeURIComponent(o.run)}` : '';
+    const rows = await (await api()).request<BudgetRow[]>('GET', `/budgets${query}`);
+    if (o.json) return printJson(rows);
+    out(
+      rows.length
+        ? renderBudgets(rows)
+        : 'no budgets (set them with `run --max-tokens N …` or spawn budgets)',
+    );
+  });
+budget
+  .command('raise')
+  .description(
+    "set or raise a subtree's budget; a subtree paused by its budget resumes when it is above its use",
+  )
+  .argument('<id>', 'the subtree root (an instance id)')
+  .option('--instances <n>', 'max live instances below it')
+  .option('--depth <n>', 'max levels below it')
+  .option('--minutes <n>', 'max wall-clock minutes (from when its budget was set)')
+  .option('--tokens <n>', 'max tokens')
+  .option('--cost <usd>', 'max USD')
+  .option('--json', 'machine-readable output')
+  .action(
+    async (
+      id: string,
+      o: {
+        instances?: string;
+        depth?: string;
+        minutes?: string;
+        tokens?: string;
+        cost?: string;
+        json?: boolean;
+      },
+      cmd: Command,
+    ) => {
+      // `--json` after the arguments may land on the parent `budget` command.
+      const json = o.json === true || cmd.optsWithGlobals<{ json?: boolean }>().json === true;
+      const limits = budgetFromFlags(
+        {
+          maxInstances: o.instances,
+          maxDepth: o.depth,
+          maxMinutes: o.minutes,
+          maxTokens: o.tokens,
+          maxCost: o.cost,
+        },
+        true,
+      )!;
+      const row = await (
+        await api()
+      ).request<BudgetRow>('POST', `/instances/${encodeURIComponent(id)}/budget`, limits);
+      if (json) return printJson(row);
+      out(renderBudgets([row]));
+    },
+  );
 
 const knowledge = program.command('knowledge').description('what the organisation has learned (discoveries)');
 knowledge

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import type { ConflictReport, InstanceView, TaskView } from '../mcp/index.js';
 import type { HostSample, ResourceSnapshot } from '../supervisor/index.js';
-import { renderTop, renderTree, topSnapshot } from './output.js';
+import { clockTime, renderBudgets, renderTop, renderTree, topSnapshot } from './output.js';
 
 function view(id: string, parentId: string | null, extra: Partial<InstanceView> = {}): InstanceView {
   const role = id.startsWith('exec') ? 'executive' : id.startsWith('mgr') ? 'manager' : 'specialist';
@@ -83,6 +83,39 @@ void describe('renderTree', () => {
     assert.equal(lines[1], '├─ mgr-a  manager  dead  -  (exited with status 137)');
     assert.equal(lines[2], '├─ mgr-b  manager  blocked  -  ✉ 1  (permission prompt)');
     assert.equal(lines[3], '└─ mgr-c  manager  idle  -', 'a live instance does not show a stale error');
+  });
+
+  void test('shows when a rate-limited instance resumes', () => {
+    const at = Date.UTC(2030, 0, 1, 12, 0, 0);
+    const [line] = renderTree([
+      view('spec-1', null, { state: 'blocked', blockedUntil: at, error: 'rate_limit' }),
+    ]).split('\n');
+    assert.equal(line, `spec-1  specialist  blocked until ${clockTime(at)}  -  (rate_limit)`);
+  });
+});
+
+void describe('renderBudgets', () => {
+  void test('shows used/max per resource, - less where unlimited, and the paused state', () => {
+    const text = renderBudgets([
+      {
+        root: 'mgr-1',
+        runId: 'run-1',
+        role: 'manager',
+        name: 'm',
+        rootState: 'idle',
+        state: 'paused',
+        pausedFor: 'tokens',
+        limits: { maxInstances: 3, maxTokens: 2000 },
+        used: { instances: 2, depth: 1, minutes: 1.25, tokens: 2500, cost: 0 },
+        reserved: { tokens: 0, cost: 0 },
+        startedAt: 0,
+      },
+    ]).split('\n');
+    assert.match(text[0]!, /^ROOT\s+ROLE\s+STATE\s+INSTANCES\s+DEPTH\s+MINUTES\s+TOKENS\s+COST$/);
+    assert.match(
+      text[1]!,
+      /^mgr-1\s+manager\s+paused \(tokens\)\s+2\/3\s+1\s+1\.3\s+2,500\/2,000\s+\$0\.00$/,
+    );
   });
 });
 

@@ -46,6 +46,16 @@ function treeLines<T extends TreeNode>(instances: readonly T[]): Array<{ instanc
   return lines;
 }
 
+/** Local wall-clock time of day, HH:MM:SS. */
+export function clockTime(ms: number): string {
+  return new Date(ms).toTimeString().slice(0, 8);
+}
+
+/** An instance's state, with the time a rate-limited one is resumed: `blocked until 12:34:56`. */
+export function stateText(i: { state: InstanceState; blockedUntil?: number | null }): string {
+  return i.state === 'blocked' && i.blockedUntil ? `blocked until ${clockTime(i.blockedUntil)}` : i.state;
+}
+
 /** The hierarchy as an indented tree, roots first, children in spawn order. */
 export function renderTree(instances: readonly InstanceView[]): string {
   return treeLines(instances)
@@ -56,7 +66,7 @@ export function renderTree(instances: readonly InstanceView[]): string {
           ? `  ${i.progress.percent ?? '?'}%${i.progress.note ? ` ${i.progress.note.slice(0, 40)}` : ''}`
           : '';
       const err = i.error && (i.state === 'dead' || i.state === 'blocked') ? `  (${i.error})` : '';
-      return `${prefix}${i.id}  ${i.role}  ${i.state}  ${i.branch ?? '-'}${progress}${unread}${err}`;
+      return `${prefix}${i.id}  ${i.role}  ${stateText(i)}  ${i.branch ?? '-'}${progress}${unread}${err}`;
     })
     .join('\n');
 }
@@ -109,6 +119,8 @@ export interface TopInstance {
   parentId: string | null;
   role: Role;
   state: InstanceState;
+  /** Waiting out a rate limit: when it is resumed (epoch ms). */
+  blockedUntil: number | null;
   /** The task it holds (claimed), else the one it was spawned for, when the graph has it. */
   task: { id: string; title: string } | null;
   progressPercent: number | null;
@@ -166,6 +178,7 @@ export function topSnapshot(
         parentId: i.parentId,
         role: i.role,
         state: i.state,
+        blockedUntil: i.blockedUntil ?? null,
         task: task ? { id: task.id, title: task.title } : null,
         progressPercent: i.state === 'terminated' ? null : (i.progress?.percent ?? null),
         cpuPercent: sample?.cpuPercent ?? null,
@@ -223,7 +236,7 @@ export function renderTop(snap: TopSnapshot, opts: { columns?: number; rows?: nu
   const header = ['INSTANCE', 'STATE', 'TASK', 'PROG', 'CPU%', 'RSS MB', 'UNREAD'];
   const rows = treeLines(snap.instances).map(({ instance: i, prefix }) => [
     prefix + i.id,
-    i.state,
+    stateText(i),
     i.task ? clip(`${i.task.id} ${i.task.title}`, 36) : '-',
     i.progressPercent === null ? '-' : `${i.progressPercent}%`,
     percent(i.cpuPercent),
@@ -246,4 +259,54 @@ export function renderTop(snap: TopSnapshot, opts: { columns?: number; rows?: nu
   }
   const lines = [...head, ...body];
   return (opts.columns ? lines.map((l) => clip(l, opts.columns!)) : lines).join('\n');
+}
+
+/** A budget as GET /api/budgets returns it (see the supervisor's BudgetView). */
+export interface BudgetRow {
+  root: string;
+  runId: string;
+  role: Role | null;
+  name: string | null;
+  rootState: InstanceState | null;
+  state: 'active' | 'paused';
+  pausedFor: string | null;
+  limits: {
+    maxInstances?: number;
+    maxDepth?: number;
+    maxMinutes?: number;
+    maxTokens?: number;
+    maxCost?: number;
+  };
+  used: { instances: number; depth: number; minutes: number; tokens: number; cost: number };
+  reserved: { tokens: number; cost: number };
+  startedAt: number;
+}
+
+/** Budgets as a table: one row per subtree, `used/max` per resource (`-` for no limit). */
+export function renderBudgets(rows: readonly BudgetRow[]): string {
+  const n = (v: number): string => Math.round(v).toLocaleString('en-US');
+  const of = (used: string, max: number | undefined, show: (v: number) => string): string =>
+    max === undefined ? used : `${used}/${show(max)}`;
+  const header = ['ROOT', 'ROLE', 'STATE', 'INSTANCES', 'DEPTH', 'MINUTES', 'TOKENS', 'COST'];
+  const body = rows.map((r) => [
+    r.root,
+    r.role ?? '-',
+    r.state === 'paused'
+      ? `paused (${r.pausedFor ?? '?'})`
+      : r.rootState === 'terminated'
+        ? 'ended'
+        : 'active',
+    of(String(r.used.instances), r.limits.maxInstances, String),
+    of(String(r.used.depth), r.limits.maxDepth, String),
+    of(r.used.minutes.toFixed(1), r.limits.maxMinutes, String),
+    of(n(r.used.tokens), r.limits.maxTokens, n),
+    of(`$${r.used.cost.toFixed(2)}`, r.limits.maxCost, (v) => `$${v.toFixed(2)}`),
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...body.map(line)].join('\n');
 }

@@ -71,6 +71,25 @@ export const ConfigSchema = z.object({
     }),
   /** Per-call timeout for tmux and git. */
   commandTimeoutMs: z.number().int().positive().default(15_000),
+  /** How long a rate-limited agent waits before it is resumed when the API gave no reset time. */
+  rateLimitWaitMs: z.number().int().min(0).default(60_000),
+  /**
+   * Prices in USD per million tokens by model (TMUX_CLAUDE_PRICES, JSON): a key matches a model name exactly
+   * or as its prefix (the longest wins), `*` any other. Without a table, budgets count no cost.
+   */
+  prices: z
+    .record(
+      z.string().min(1),
+      z
+        .object({
+          input: z.number().min(0),
+          output: z.number().min(0),
+          cacheWrite: z.number().min(0).optional(),
+          cacheRead: z.number().min(0).optional(),
+        })
+        .strict(),
+    )
+    .optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -84,6 +103,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...(env.TMUX_CLAUDE_RESTART_LIMIT ? { restartLimit: Number(env.TMUX_CLAUDE_RESTART_LIMIT) } : {}),
     ...(env.TMUX_CLAUDE_STUCK_AFTER_S ? { stuckAfterMs: Number(env.TMUX_CLAUDE_STUCK_AFTER_S) * 1000 } : {}),
     ...(env.TMUX_CLAUDE_RECOVERY ? { recovery: parseRecoveryEnv(env.TMUX_CLAUDE_RECOVERY) } : {}),
+    ...(env.TMUX_CLAUDE_RATE_LIMIT_WAIT_S
+      ? { rateLimitWaitMs: Number(env.TMUX_CLAUDE_RATE_LIMIT_WAIT_S) * 1000 }
+      : {}),
+    ...(env.TMUX_CLAUDE_PRICES ? { prices: parsePricesEnv(env.TMUX_CLAUDE_PRICES) } : {}),
     ...overrides,
   };
   const parsed = ConfigSchema.safeParse(raw);
@@ -98,13 +121,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
         leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
         restartLimit: 'TMUX_CLAUDE_RESTART_LIMIT',
         stuckAfterMs: 'TMUX_CLAUDE_STUCK_AFTER_S',
-      }[field] ?? (field.startsWith('recovery') ? 'TMUX_CLAUDE_RECOVERY' : undefined);
+        rateLimitWaitMs: 'TMUX_CLAUDE_RATE_LIMIT_WAIT_S',
+      }[field] ??
+      (field.startsWith('prices') ? 'TMUX_CLAUDE_PRICES' : undefined) ??
+      (field.startsWith('recovery') ? 'TMUX_CLAUDE_RECOVERY' : undefined);
     throw new TmuxClaudeError(
       'INVALID_ARGUMENT',
       `invalid ${envName ?? field}: ${issue?.message ?? 'invalid'}`,
     );
   }
   return parsed.data;
+}
+
+/** TMUX_CLAUDE_PRICES: a JSON object (checked by the schema); text that is not JSON throws INVALID_ARGUMENT. */
+function parsePricesEnv(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new TmuxClaudeError('INVALID_ARGUMENT', 'invalid TMUX_CLAUDE_PRICES: not JSON', {
+      hint: 'e.g. TMUX_CLAUDE_PRICES=\'{"claude-sonnet": {"input": 3, "output": 15}, "*": {"input": 3, "output": 15}}\' (USD per million tokens)',
+    });
+  }
 }
 
 /** TMUX_CLAUDE_RECOVERY's numeric keys: the field each sets and its unit (seconds are stored as ms). */

@@ -19,6 +19,8 @@ export type {
   Reservation,
   ReservationMode,
   Knowledge,
+  BudgetLimits,
+  BudgetResource,
 } from './types.js';
 export { ROLES, AGENT_KINDS, LIVE_STATES, DELIVERY_STATES, TASK_STATES, isLive } from './types.js';
 export { normaliseRepoGlob, globMatches, globsOverlap, overlappingPairs } from './globs.js';

@@ -256,6 +256,36 @@ export interface EventDataByKind {
   'dashboard.action': { action: string; target: string; ok: boolean; error?: string };
   /** Keystrokes typed into an instance's terminal from the dashboard (text cut at 1,000 characters). */
   'dashboard.input': { bytes: number; text: string };
+  /** A subtree's budget was set (at `run`, at `spawn`, or by set_budget / `budget raise`). */
+  'budget.set': { root: string; limits: BudgetLimits; previous: BudgetLimits | null; by: string };
+  /** A subtree used 80 % of a budgeted resource; its root was told (once per resource). */
+  'budget.warning': { root: string; resource: BudgetResource; used: number; limit: number };
+  /** A subtree used up a resource: it stops taking work until its budget is raised. */
+  'budget.paused': { root: string; resource: BudgetResource; used: number; limit: number };
+  /** A paused subtree's budget was raised above its use: it takes work again. */
+  'budget.resumed': { root: string; by: string };
+  /** A spawn, execute_parallel, claim or budget change refused by a budget. */
+  'budget.refused': { action: string; reason: string };
+  /** An agent hit an API rate limit or error; it waits until `until` (epoch ms; null: a default wait). */
+  'instance.blocked': { kind: string; reason: string; until: number | null; resumeAt: number };
+  /** A rate-limited agent was resumed after its reset time. */
+  'instance.resumed': { blockedMs: number };
+}
+
+/** What a budget limits over time (live instances and depth are caps checked at spawn). */
+export type BudgetResource = 'tokens' | 'minutes' | 'cost';
+
+/**
+ * The limits of a subtree's budget; absent fields are unlimited. Instances: live instances below the subtree's
+ * root (the root not counted). Depth: levels below the root. Minutes: wall-clock since the budget was set.
+ * Tokens: input, output and cache tokens the subtree's agents reported. Cost: from the price table.
+ */
+export interface BudgetLimits {
+  maxInstances?: number;
+  maxDepth?: number;
+  maxMinutes?: number;
+  maxTokens?: number;
+  maxCost?: number;
 }
 export type EventKind = keyof EventDataByKind;
 

@@ -20,6 +20,8 @@ export interface SpawnRequest {
   prompt?: string | undefined;
   agent?: AgentKind | undefined;
   taskId?: string | undefined;
+  /** The child's own budget (limits by name), carved out of what the caller's budgets have left. */
+  budget?: Record<string, unknown> | undefined;
 }
 
 export interface SpawnResult {
@@ -53,6 +55,8 @@ export interface InstanceView {
   error: string | null;
   pendingMessages: number;
   progress: Instance['progress'];
+  /** A blocked instance waiting out a rate limit: when the supervisor resumes it (epoch ms). */
+  blockedUntil?: number | null;
 }
 
 export interface ProgressReport {
@@ -147,6 +151,8 @@ export interface ParallelResult {
   maxActive: number;
   /** Dependencies added by serializeOverlaps. */
   addedDependencies: number;
+  /** When a budget allows fewer specialists at once than maxActive: how many it allows now at most. */
+  budgetAllows?: number;
 }
 
 /** Where work may collide: overlapping reservations, and files changed in two live worktrees at once. */
@@ -239,6 +245,10 @@ export interface Orchestrator extends Messaging, Coordination, Knowing {
   ): Promise<{ terminated: string[]; keptWorktrees: string[] }>;
   restart(caller: Caller, id: string): Promise<SpawnResult>;
   getProgress(caller: Caller, id?: string): Promise<ProgressReport>;
+  /** Sets or raises the budget of an instance below the caller (limits by name). */
+  setBudget(caller: Caller, id: string, limits: Record<string, unknown>): Promise<unknown>;
+  /** The budgets over and below the caller, with their spend. */
+  budgetsOf(caller: Caller): Promise<unknown[]>;
   mergeBranch(caller: Caller, req: MergeRequest): Promise<MergeReport>;
   /** Audit hook: called after every tool call. */
   recordToolCall(caller: Caller, tool: string, ok: boolean, error?: string): Promise<void>;

@@ -121,6 +121,9 @@ class RecordingOrchestrator implements Orchestrator {
   terminate: Orchestrator['terminate'] = (caller, id, cascade) =>
     this.record('terminate', caller, [id, cascade], { terminated: [id], keptWorktrees: [] });
   restart: Orchestrator['restart'] = (caller, id) => this.record('restart', caller, [id], SPAWNED);
+  setBudget: Orchestrator['setBudget'] = (caller, id, limits) =>
+    this.record('setBudget', caller, [id, limits], { root: id });
+  budgetsOf: Orchestrator['budgetsOf'] = (caller) => this.record('budgetsOf', caller, [], []);
   getProgress: Orchestrator['getProgress'] = (caller, id) =>
     this.record('getProgress', caller, [id], {
       root: id ?? caller.id,
@@ -272,7 +275,7 @@ void describe('MCP tool layer', () => {
       'release_files',
     ];
     const knowledge = ['record_discovery', 'query_knowledge', 'report_progress'];
-    assert.equal(TOOLS_BY_ROLE.executive.length, 28);
+    assert.equal(TOOLS_BY_ROLE.executive.length, 30);
     assert.deepEqual([...TOOLS_BY_ROLE.manager].sort(), [...TOOLS_BY_ROLE.executive].sort());
     assert.deepEqual(
       [...TOOLS_BY_ROLE.specialist].sort(),

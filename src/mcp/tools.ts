@@ -27,6 +27,8 @@ const DELEGATION = [
   'read',
   'list',
   'get_progress',
+  'set_budget',
+  'get_budget',
 ];
 /** Tools of the work coordinator every role may call; planners also create tasks. */
 const WORK = [
@@ -217,6 +219,27 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
     }) as never);
   }
 
+  // Budget limits as tools take them: all optional, each a positive number (checked again by the supervisor).
+  const budgetShape = {
+    max_instances: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('live instances below it (itself not counted)'),
+    max_depth: z.number().int().positive().optional().describe('levels below it'),
+    max_minutes: z.number().positive().optional().describe('wall-clock minutes from now'),
+    max_tokens: z.number().int().positive().optional().describe('tokens its subtree may use'),
+    max_cost: z.number().positive().optional().describe('USD its subtree may spend (with a price table)'),
+  };
+  const budgetArg = z
+    .object(budgetShape)
+    .strict()
+    .optional()
+    .describe(
+      'its budget, carved out of what yours has left (refused if larger): at 80 % of tokens/time it is warned, at ' +
+        '100 % its subtree pauses and you decide (set_budget to raise, or terminate)',
+    );
   const spawnableRoles =
     caller.role === 'executive' ? (['manager', 'specialist'] as const) : (['specialist'] as const);
   tool(
@@ -239,6 +262,7 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
         .enum(AGENT_KINDS as [string, ...string[]])
         .optional()
         .describe('agent CLI; defaults to the run’s'),
+      budget: budgetArg,
     },
     (a) =>
       orchestrator.spawn(caller, {
@@ -246,7 +270,23 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
         name: a.name,
         prompt: a.prompt,
         agent: a.agent as (typeof AGENT_KINDS)[number] | undefined,
+        ...(a.budget ? { budget: a.budget } : {}),
       }),
+  );
+  tool(
+    'set_budget',
+    'Set or raise the budget of an agent below you (limits not given keep their value). A subtree paused ' +
+      'because its budget ran out resumes at once when the new limits are above its use. Carved out of what ' +
+      'your own budget has left; refused if larger.',
+    { id: z.string().min(1), ...budgetShape },
+    ({ id, ...limits }) => orchestrator.setBudget(caller, id, limits),
+  );
+  tool(
+    'get_budget',
+    'The budgets over you and below you: limits, use (live instances, depth, minutes, tokens, cost) and state ' +
+      '(active, or paused until raised).',
+    {},
+    async () => ({ budgets: await orchestrator.budgetsOf(caller) }),
   );
   tool(
     'send',
@@ -483,6 +523,12 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
         })),
         max_active: r.maxActive,
         added_dependencies: r.addedDependencies,
+        ...(r.budgetAllows !== undefined
+          ? {
+              budget_allows: r.budgetAllows,
+              note: `your budget allows at most ${r.budgetAllows} specialist(s) at once; the rest wait`,
+            }
+          : {}),
       };
     },
   );

@@ -26,6 +26,8 @@ export interface ManagerPlan {
   specialists: SpecialistPlan[];
   /** Specialists running at once (execute_parallel max_active); the coordinator's default when absent. */
   max_active?: number;
+  /** The manager's budget, passed to `spawn` by the executive (e.g. {"max_instances": 3}). */
+  budget?: Record<string, number>;
 }
 
 /** What an Executive spawns: the ```plan block of a goal, or the demo plan. */

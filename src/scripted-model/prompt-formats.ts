@@ -183,6 +183,12 @@ export interface ScriptedKnobs {
   tryTool?: 'Edit' | 'Write' | 'write_file';
   /** tryEdit only once a claim_task has succeeded (a dialog while holding a lease), not before the scenario. */
   tryEditAfterClaim?: boolean;
+  /**
+   * Rate-limit fault: the request right after a successful claim_task (the conversation ends with its result
+   * and nothing else) is answered 429 with `retry-after` this many seconds. Any text added after that result
+   * (the supervisor's "continue" once the limit has reset) ends the fault, so the reply is again stateless.
+   */
+  rateLimitAfterClaim?: number;
 }
 
 /**
@@ -238,4 +244,7 @@ function readKnobs(o: Record<string, unknown>, knobs: ScriptedKnobs): void {
   if (typeof o.tryEdit === 'string' && o.tryEdit !== '') knobs.tryEdit = o.tryEdit;
   if (o.tryTool === 'Edit' || o.tryTool === 'Write' || o.tryTool === 'write_file') knobs.tryTool = o.tryTool;
   if (typeof o.tryEditAfterClaim === 'boolean') knobs.tryEditAfterClaim = o.tryEditAfterClaim;
+  if (typeof o.rateLimitAfterClaim === 'number' && Number.isFinite(o.rateLimitAfterClaim)) {
+    knobs.rateLimitAfterClaim = Math.min(Math.max(o.rateLimitAfterClaim, 0), 3600);
+  }
 }

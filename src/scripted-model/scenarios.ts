@@ -65,7 +65,12 @@ const ManagerPlanSchema = z.object({
   max_active: z.number().int().min(1).optional(),
 });
 const OrgPlanSchema = z.object({
-  managers: z.array(ManagerPlanSchema.extend({ name: z.string().min(1) })),
+  managers: z.array(
+    ManagerPlanSchema.extend({
+      name: z.string().min(1),
+      budget: z.record(z.string(), z.number()).optional(),
+    }),
+  ),
 });
 const TaskSchema = z.object({
   name: z.string().optional(),
@@ -350,7 +355,12 @@ function executive(h: History, tools: ToolUses): ScriptedTurn {
     spawnAll: () => {
       if (plan.managers.length === 0) return endTurn('The plan has no managers; nothing to do.');
       for (const m of plan.managers) {
-        tools.add('spawn', { role: 'manager', name: m.name, prompt: managerPrompt(m) });
+        tools.add('spawn', {
+          role: 'manager',
+          name: m.name,
+          prompt: managerPrompt(m),
+          ...(m.budget ? { budget: m.budget } : {}),
+        });
       }
       const names = plan.managers.map((m) => m.name).join(', ');
       return tools.turn(

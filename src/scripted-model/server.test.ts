@@ -233,6 +233,44 @@ void describe('scripted model server with Claude Code request shapes', () => {
     await server.close();
   });
 
+  void test('rateLimitAfterClaim answers the request right after a successful claim with 429 and retry-after; a text after it ends the fault', async () => {
+    const system = 'You are part of tmux-claude.\nRole: specialist\n';
+    const prompt =
+      'Task id: t1\n```task\n{"files":[{"path":"a","content":"a"}],"commit":"c"}\n```\n```scripted {"rateLimitAfterClaim": 7}```';
+    const claim = { type: 'tool_use', id: 'c1', name: 'claim_task', input: { task_id: 't1' } };
+    const result = { type: 'tool_result', tool_use_id: 'c1', content: '{"epoch":1}' };
+    const base = [
+      { role: 'user', content: prompt },
+      { role: 'assistant', content: [claim] },
+    ];
+    const limited = await post('/v1/messages', {
+      model: 'm',
+      max_tokens: 100,
+      system,
+      messages: [...base, { role: 'user', content: [result] }],
+    });
+    assert.equal(limited.status, 429);
+    assert.equal(limited.headers.get('retry-after'), '7');
+    assert.equal(limited.headers.get('x-should-retry'), 'false');
+    assert.ok(Date.parse(limited.headers.get('anthropic-ratelimit-requests-reset') ?? '') > Date.now());
+    assert.equal(((await limited.json()) as { error: { type: string } }).error.type, 'rate_limit_error');
+    assert.equal(log.at(-1)?.kind, 'rate_limited');
+    const resumed = await post('/v1/messages', {
+      model: 'm',
+      max_tokens: 100,
+      system,
+      messages: [...base, { role: 'user', content: [result, { type: 'text', text: 'continue' }] }],
+    });
+    assert.equal(resumed.status, 200);
+    const failedClaim = await post('/v1/messages', {
+      model: 'm',
+      max_tokens: 100,
+      system,
+      messages: [...base, { role: 'user', content: [{ ...result, is_error: true }] }],
+    });
+    assert.equal(failedClaim.status, 200, 'a refused claim is not rate limited');
+  });
+
   void test('a main-loop request with system-role messages, thinking and unknown blocks streams a scenario reply', async () => {
     const task = { files: [{ path: 'a.js', content: 'a' }], commit: 'feat: a' };
     const res = await post('/v1/messages?beta=true', {

@@ -6,7 +6,14 @@ import { readBody, sendJson } from './http.js';
 import { roleFromSystemPrompt, textOf } from './prompt-formats.js';
 import { knobsOf, nextTurn } from './scenarios.js';
 import { sideRequest } from './side-requests.js';
-import type { ReplyBlock, ScriptedTurn, WireBlock, WireMessage } from './wire.js';
+import {
+  isToolUseBlock,
+  type ReplyBlock,
+  type ScriptedTurn,
+  type WireBlock,
+  type WireMessage,
+  type WireToolResultBlock,
+} from './wire.js';
 
 /** Options of {@link createScriptedModelServer}. */
 export interface ScriptedModelServerOptions {
@@ -219,7 +226,8 @@ export interface RequestLogEntry {
   body: unknown;
   /**
    * `scenario:<role>` for a role's conversation, a Claude Code side request's name (see side-requests.ts),
-   * `count_tokens`, `invalid` (answered 400) or `not_found` (404).
+   * `count_tokens`, `invalid` (answered 400), `not_found` (404) or `rate_limited` (429, the
+   * rateLimitAfterClaim fault).
    */
   kind: string;
   /** The scripted answer, for POST /v1/messages requests that got one. */
@@ -232,6 +240,31 @@ interface Decision {
   turn: ScriptedTurn;
   /** From a ```scripted {"delayMs"} knob of the conversation; undefined without one. */
   delayMs?: number;
+  /** From a ```scripted {"rateLimitAfterClaim"} knob: answer 429 with this retry-after (seconds) instead. */
+  rateLimitS?: number;
+}
+
+/**
+ * Whether a conversation ends with the result of a successful claim_task and nothing else: the last message
+ * is a user message of tool_result blocks only, one of them answering a claim_task call (by its plain or
+ * `mcp__…__` name) without an error.
+ */
+export function endsWithClaimResult(messages: readonly WireMessage[]): boolean {
+  const last = messages.at(-1);
+  const before = messages.at(-2);
+  if (last?.role !== 'user' || typeof last.content === 'string' || last.content.length === 0) return false;
+  if (!last.content.every((b) => b.type === 'tool_result')) return false;
+  if (before?.role !== 'assistant' || typeof before.content === 'string') return false;
+  const claims = new Set(
+    before.content
+      .filter(isToolUseBlock)
+      .filter((b) => b.name === 'claim_task' || b.name.endsWith('__claim_task'))
+      .map((b) => b.id),
+  );
+  return last.content.some((b) => {
+    const r = b as WireToolResultBlock;
+    return claims.has(r.tool_use_id) && r.is_error !== true;
+  });
 }
 
 /** Decides one Messages request; a scenario bug becomes a text reply, never a crash or a 500. */
@@ -243,8 +276,14 @@ function decide(req: MessagesRequest): Decision {
   const conversation = conversationOf(req);
   try {
     const turn = nextTurn(role, conversation, { tools: offeredToolNames(req.tools), context });
-    const { delayMs } = knobsOf(conversation, context);
-    return { kind: `scenario:${role ?? 'unknown'}`, turn, ...(delayMs !== undefined ? { delayMs } : {}) };
+    const { delayMs, rateLimitAfterClaim } = knobsOf(conversation, context);
+    const rateLimited = rateLimitAfterClaim !== undefined && endsWithClaimResult(conversation);
+    return {
+      kind: `scenario:${role ?? 'unknown'}`,
+      turn,
+      ...(delayMs !== undefined ? { delayMs } : {}),
+      ...(rateLimited ? { rateLimitS: rateLimitAfterClaim } : {}),
+    };
   } catch (err) {
     const turn: ScriptedTurn = {
       content: [{ type: 'text', text: `Scripted model: internal error: ${asError(err).message}` }],
@@ -343,7 +382,20 @@ export async function createScriptedModelServer(
     }
     requests += 1;
     const decision = decide(parsed);
-    opts.onRequest?.({ method, url, body: parsed, kind: decision.kind, reply: decision.turn });
+    if (decision.rateLimitS !== undefined) {
+      opts.onRequest?.({ method, url, body: parsed, kind: 'rate_limited' });
+    } else {
+      opts.onRequest?.({ method, url, body: parsed, kind: decision.kind, reply: decision.turn });
+    }
+    if (decision.rateLimitS !== undefined) {
+      // As the API answers a usage limit: retry-after, the reset time, and no point in the client retrying now.
+      const resetAt = new Date(Date.now() + decision.rateLimitS * 1000).toISOString();
+      res.setHeader('retry-after', String(decision.rateLimitS));
+      res.setHeader('anthropic-ratelimit-requests-reset', resetAt);
+      res.setHeader('x-should-retry', 'false');
+      sendError(res, 429, 'rate_limit_error', `Scripted rate limit: retry after ${decision.rateLimitS} s`);
+      return;
+    }
     const msg = toMessage(parsed, decision.turn);
     log.debug({ kind: decision.kind, stop: msg.stop_reason }, 'scripted reply');
     const wait = decision.delayMs ?? delayMs;

@@ -10,6 +10,7 @@ import {
   type Logger,
 } from '../core/index.js';
 import { knowledgeView, mcpHandler, taskView, type Caller } from '../mcp/index.js';
+import { parseLimits } from './budgets.js';
 import { adminGate, dashboardApi, dashboardPage } from './dashboard.js';
 import { parseBody, wrap } from './http-util.js';
 import type { Organisation } from './organisation.js';
@@ -54,6 +55,8 @@ const RunBody = z.object({
   targetBranch: z.string().min(1).optional(),
   agent: z.enum(AGENT_KINDS as [string, ...string[]]).optional(),
   agentEnv: z.record(z.string(), z.string()).optional(),
+  /** Limits by name (maxTokens or max_tokens, …); checked by the organisation (parseLimits). */
+  budget: z.record(z.string(), z.unknown()).optional(),
 });
 const SendBody = z.object({
   text: z.string().min(1).max(1_000_000),
@@ -167,8 +170,24 @@ export function createApp(opts: AppOptions): express.Express {
     '/runs',
     wrap(async (req) => {
       const body = parseBody(RunBody, req.body);
-      return org.createRun({ ...body, agent: body.agent as (typeof AGENT_KINDS)[number] | undefined });
+      return org.createRun({
+        ...body,
+        agent: body.agent as (typeof AGENT_KINDS)[number] | undefined,
+        budget: body.budget === undefined ? undefined : parseLimits(body.budget, 'budget'),
+      });
     }),
+  );
+  // Budgets with their spend (?run=ID for one run), and a change or raise of one subtree's budget.
+  api.get(
+    '/budgets',
+    wrap(async (req) => {
+      const run = typeof req.query.run === 'string' && req.query.run !== '' ? req.query.run : undefined;
+      return org.budgetsOf(null, run);
+    }),
+  );
+  api.post(
+    '/instances/:id/budget',
+    wrap((req) => org.setBudget(null, String(req.params.id), req.body ?? {})),
   );
   api.get(
     '/runs/:id',

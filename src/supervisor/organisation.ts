@@ -18,6 +18,7 @@ import {
   recoveryPolicy,
   specialistBranch,
   type AgentKind,
+  type BudgetLimits,
   type Config,
   type EventDataByKind,
   type EventInput,
@@ -53,6 +54,8 @@ import { formatMessages, messageIdsIn, rolePrompt } from '../prompts/index.js';
 import type { Store } from '../store/index.js';
 import type { SessionInfo, TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
+import { Budgets, parseLimits, type BudgetView } from './budgets.js';
+import { RateLimits, limitReport } from './rate-limits.js';
 import { ParallelScheduler } from './parallel.js';
 import { Work } from './work.js';
 
@@ -74,6 +77,8 @@ export interface CreateRunRequest {
   targetBranch?: string | undefined;
   agent?: AgentKind | undefined;
   agentEnv?: Record<string, string> | undefined;
+  /** The run's budget (on its executive's subtree). */
+  budget?: BudgetLimits | undefined;
 }
 
 export interface RunStatus {
@@ -97,6 +102,15 @@ export interface HookPayload {
   message?: string;
   tool_name?: string;
   tool_input?: unknown;
+  /** Stop/StopFailure: Claude Code's transcript (its assistant lines carry `message.usage`). */
+  transcript_path?: string;
+  /** Stop/StopFailure of the light runtime: the token counts of its model calls since the last one. */
+  usage?: Record<string, unknown>;
+  /** StopFailure: the error text (Claude Code; `error` is then its type, e.g. rate_limit). */
+  error_details?: string;
+  /** StopFailure of the light runtime on a rate limit: when the API said it resets. */
+  reset_at?: string | number;
+  retry_after?: number;
 }
 
 const DELIVERY_CONFIRM_MS = 5_000;
@@ -126,6 +140,8 @@ export class Organisation implements Orchestrator {
   readonly coordinator: Coordinator;
   readonly scheduler: ParallelScheduler;
   readonly knowledge: KnowledgeBase;
+  readonly budgets: Budgets;
+  readonly rateLimits: RateLimits;
   private readonly work: Work;
   private readonly delivering = new Set<string>();
   private readonly recoveryTimers = new Set<NodeJS.Timeout>();
@@ -189,6 +205,38 @@ export class Organisation implements Orchestrator {
       // The task stays ready (it is retried); its creator hears why this attempt did not start.
       reportStartFailure: (task, error) =>
         this.tellTaskOutcome({ kind: 'task.failed', task: { ...task, error }, instance: null }),
+      capacity: (managerId, runId) => this.budgets.capacity(managerId, runId),
+    });
+    this.budgets = new Budgets({
+      store: deps.store,
+      config: deps.config,
+      log: deps.log,
+      emit: (e) => this.emit(e),
+      tell: (to, body, subject) => this.notifyFromSupervisor(to, body, subject),
+      resumed: async (root, runId) => {
+        for (const i of [root, ...(await descendants(this.store, root)).map((d) => d.id)])
+          this.kickDelivery(i);
+        this.signals.notify(tasksChanged(runId));
+      },
+    });
+    this.rateLimits = new RateLimits({
+      store: deps.store,
+      config: deps.config,
+      log: deps.log,
+      emit: (e) => this.emit(e),
+      renewLeases: (id) => this.coordinator.heartbeat(id),
+      stateOf: async (id) => (await this.store.instances.get(id))?.state ?? null,
+      resume: async (id, why) => {
+        if (!(await this.transition(id, ['blocked'], 'idle', `resumed: ${why}`, { error: null })))
+          return false;
+        await this.notifyFromSupervisor(
+          id,
+          `The model API limit is over (${why}). Continue where you left off: your task leases were held for you.`,
+          'resume',
+        );
+        this.kickDelivery(id);
+        return true;
+      },
     });
     this.knowledge = new KnowledgeBase({
       store: deps.store,
@@ -222,6 +270,7 @@ export class Organisation implements Orchestrator {
 
   async createRun(req: CreateRunRequest): Promise<{ run: Run; executive: SpawnResult }> {
     const { git } = this.deps;
+    const budget = req.budget === undefined ? undefined : parseLimits(req.budget, 'budget');
     const repo = await git.assertRepo(req.repo);
     const id = newRunId();
     const targetBranch = req.targetBranch ?? `tmux-claude/${id}`;
@@ -245,12 +294,16 @@ export class Organisation implements Orchestrator {
       instanceId: null,
       data: { runId: id, repo, targetBranch, goal: req.goal },
     });
+    const executiveId = newInstanceId('executive');
+    // Set before the executive starts: its first spawns are already counted.
+    if (budget) await this.budgets.createForRun(executiveId, id, budget);
     const executive = await this.launch({
       run,
       parent: null,
       role: 'executive',
       name: 'executive',
       prompt: req.goal,
+      id: executiveId,
     });
     return { run, executive };
   }
@@ -300,6 +353,7 @@ export class Organisation implements Orchestrator {
       prompt: req.prompt,
       agent: req.agent,
       taskId: req.taskId,
+      budget: req.budget === undefined ? undefined : parseLimits(req.budget, 'budget'),
     });
   }
 
@@ -387,7 +441,8 @@ export class Organisation implements Orchestrator {
     return this.work.listTasks(caller, filter);
   }
 
-  claimTask(caller: Caller, opts: { taskId?: string | undefined; waitMs?: number | undefined }) {
+  async claimTask(caller: Caller, opts: { taskId?: string | undefined; waitMs?: number | undefined }) {
+    await this.budgets.assertNotPaused(caller.id, 'claim_task');
     return this.work.claimTask(caller, opts);
   }
 
@@ -415,8 +470,44 @@ export class Organisation implements Orchestrator {
     return this.work.checkConflicts(caller);
   }
 
-  executeParallel(caller: Caller, req: ParallelRequest) {
-    return this.work.executeParallel(caller, req);
+  async executeParallel(caller: Caller, req: ParallelRequest) {
+    if (caller.role === 'specialist') return this.work.executeParallel(caller, req);
+    const most = await this.budgets.checkBatch(await this.mustGet(caller.id));
+    const result = await this.work.executeParallel(caller, req);
+    return Number.isFinite(most) && most < result.maxActive ? { ...result, budgetAllows: most } : result;
+  }
+
+  // ---- budgets ----------------------------------------------------------------------------------
+
+  /**
+   * Sets or raises the budget of an instance's subtree: the user (caller null) for any instance, an
+   * executive or manager for one below it (carved out of what its own budgets have left). A paused subtree
+   * whose use is below the new limits resumes.
+   */
+  async setBudget(caller: Caller | null, id: string, limits: unknown): Promise<BudgetView> {
+    if (caller?.role === 'specialist')
+      throw new TmuxClaudeError('FORBIDDEN', 'a specialist may not set budgets');
+    const parsed = parseLimits(limits, 'budget');
+    const target = await loadInSubtree(this.store, caller, id);
+    if (target.state === 'terminated') {
+      throw new TmuxClaudeError('CONFLICT', `${id} was terminated; its budget no longer applies`);
+    }
+    return this.budgets.set(caller ? await this.mustGet(caller.id) : null, target, parsed);
+  }
+
+  /** Budgets with their spend: of one run (or all) for the user; the caller's own and those below it for an agent. */
+  async budgetsOf(caller: Caller | null, runId?: string): Promise<BudgetView[]> {
+    const all = await this.budgets.list(caller?.runId ?? runId);
+    if (!caller) return all;
+    const mine = new Set([caller.id, ...(await descendants(this.store, caller.id)).map((d) => d.id)]);
+    const over: BudgetView[] = [];
+    let inst = await this.store.instances.get(caller.id);
+    while (inst?.parentId) {
+      inst = await this.store.instances.get(inst.parentId);
+      const v = inst ? all.find((b) => b.root === inst!.id) : undefined;
+      if (v) over.push(v);
+    }
+    return [...over.reverse(), ...all.filter((b) => mine.has(b.root))];
   }
 
   // ---- knowledge and progress ------------------------------------------------------------------
@@ -756,6 +847,17 @@ export class Organisation implements Orchestrator {
       }
       case 'Stop':
       case 'StopFailure': {
+        // Usage first: a subtree that is now over its budget gets no handover below.
+        await this.recordUsage(id, payload);
+        const limit = event === 'StopFailure' ? limitReport(payload as Record<string, unknown>) : null;
+        if (limit) {
+          const why = `${limit.kind}: ${limit.reason}`.slice(0, 500);
+          const blocked = await this.transition(id, ['busy', 'starting', 'stuck', 'idle'], 'blocked', why, {
+            error: why,
+          });
+          if (blocked) await this.rateLimits.block(id, limit);
+          return {};
+        }
         if (event === 'Stop' && !payload.stop_hook_active && !this.delivering.has(id)) {
           const handover = await this.handOverAtStop(id);
           if (handover) return handover;
@@ -799,6 +901,19 @@ export class Organisation implements Orchestrator {
         return {};
       default:
         throw new TmuxClaudeError('INVALID_ARGUMENT', `unknown hook event ${event}`);
+    }
+  }
+
+  /** Counts what a Stop hook reports: the light runtime's `usage`, else Claude Code's transcript (best effort). */
+  private async recordUsage(id: string, payload: HookPayload): Promise<void> {
+    try {
+      if (payload.usage && typeof payload.usage === 'object') {
+        await this.budgets.recordUsage(id, payload.usage);
+      } else if (typeof payload.transcript_path === 'string' && payload.transcript_path !== '') {
+        await this.budgets.recordTranscript(id, payload.transcript_path);
+      }
+    } catch (err) {
+      this.deps.log.warn({ err, instance: id }, 'counting usage failed');
     }
   }
 
@@ -869,6 +984,10 @@ export class Organisation implements Orchestrator {
         }
       }
     }
+    // Rate-limited instances wait on (their leases held); budgets' time checks run again.
+    const blocked = (await this.store.instances.list({ states: ['blocked'] })).map((i) => i.id);
+    await this.rateLimits.restore(blocked);
+    await this.budgets.start();
     return { adopted, lost };
   }
 
@@ -897,12 +1016,48 @@ export class Organisation implements Orchestrator {
     id?: string | undefined;
     /** The dead instance this one succeeds: its briefing names that attempt. */
     predecessor?: Instance | undefined;
+    /** The child's own budget, carved out of the budgets over its parent. */
+    budget?: BudgetLimits | undefined;
   }): Promise<SpawnResult> {
     const { run, parent, role } = opts;
-    const { git, paths } = this.deps;
     const agent = opts.agent ?? run.agent;
     adapterFor(agent);
     const id = opts.id ?? newInstanceId(role);
+    // Counted from here (before the slow worktree setup), so concurrent spawns cannot both take the last slot.
+    const admission = await this.budgets.admit(
+      parent,
+      run.id,
+      { id, role, name: opts.name },
+      opts.budget,
+      parent?.id ?? 'user',
+    );
+    let created = false;
+    try {
+      return await this.launchAdmitted({ ...opts, agent, id }, () => {
+        created = true;
+        return admission.release();
+      });
+    } finally {
+      if (!created) await admission.release({ failed: true });
+    }
+  }
+
+  private async launchAdmitted(
+    opts: {
+      run: Run;
+      parent: Instance | null;
+      role: Role;
+      name: string;
+      prompt?: string | undefined;
+      agent: AgentKind;
+      taskId?: string | undefined;
+      id: string;
+      predecessor?: Instance | undefined;
+    },
+    onCreated: () => Promise<void>,
+  ): Promise<SpawnResult> {
+    const { run, parent, role, agent, id } = opts;
+    const { git, paths } = this.deps;
     const token = newToken();
     const dir = instanceDir(paths, id);
     await mkdir(dir, { recursive: true });
@@ -948,6 +1103,7 @@ export class Organisation implements Orchestrator {
       progress: null,
     };
     await this.store.instances.create(inst);
+    await onCreated();
     await this.emit({
       kind: 'instance.spawned',
       actor: parent?.id ?? 'user',
@@ -1120,6 +1276,9 @@ export class Organisation implements Orchestrator {
       endedAt: Date.now(),
     });
     if (!updated) return null;
+    await this.rateLimits.clear(inst.id);
+    // A slot under a budget may have come free: wake the run's schedulers.
+    this.signals.notify(tasksChanged(inst.runId));
     await this.bus.recipientGone(inst.id, `recipient ${reason}`);
     await this.coordinator.releaseHolder(inst.id, `holder ${reason}`);
     let kept: string | null = null;
@@ -1337,6 +1496,8 @@ export class Organisation implements Orchestrator {
   /** Stops planned recoveries (the supervisor is shutting down). */
   close(): void {
     this.closing = true;
+    this.budgets.close();
+    this.rateLimits.close();
     for (const t of this.recoveryTimers) clearTimeout(t);
     this.recoveryTimers.clear();
   }
@@ -1399,6 +1560,8 @@ export class Organisation implements Orchestrator {
 
   /** At the end of a busy agent's turn: hand its pending messages over in the Stop hook's answer. */
   private async handOverAtStop(id: string): Promise<Record<string, unknown> | null> {
+    // A paused subtree's messages wait in the store until its budget is raised.
+    if (await this.budgets.pausedOver(id)) return null;
     this.delivering.add(id);
     try {
       const pending = await this.pendingPrompt(id);
@@ -1443,6 +1606,8 @@ export class Organisation implements Orchestrator {
       if (after <= 0) continue;
       if (!this.activity.has(inst.id)) this.activity.set(inst.id, inst.updatedAt);
       if (inst.state === 'blocked') {
+        // Waiting out a rate limit: the supervisor holds its leases and resumes it at the reset time.
+        if (this.rateLimits.isWaiting(inst.id)) continue;
         const blockedFor = now - this.activity.get(inst.id)!;
         if (blockedFor >= after) {
           await this.releaseWork(
@@ -1593,6 +1758,7 @@ export class Organisation implements Orchestrator {
     try {
       const inst = await this.store.instances.get(id);
       if (!inst || inst.state !== 'idle') return;
+      if (await this.budgets.pausedOver(id)) return;
       const pending = await this.pendingPrompt(id);
       if (!pending) return;
       const ids = pending.envelopes.map((e) => e.message.id);
@@ -1641,6 +1807,7 @@ export class Organisation implements Orchestrator {
       error: i.error,
       pendingMessages: pending.get(i.id) ?? 0,
       progress: i.progress,
+      blockedUntil: i.state === 'blocked' ? this.rateLimits.blockedUntil(i.id) : null,
     }));
   }
 

@@ -2,6 +2,7 @@ import type { Coordinator } from '../coordinator/index.js';
 import { tasksChanged } from '../coordinator/index.js';
 import {
   LIVE_STATES,
+  TmuxClaudeError,
   globsOverlap,
   isLive,
   newInstanceId,
@@ -33,6 +34,8 @@ export interface ParallelDeps {
   }) => Promise<void>;
   /** Tells the task's creator that a specialist could not be started for it (it will be retried). */
   reportStartFailure: (task: Task, error: string) => Promise<void>;
+  /** How many more instances the budgets over the manager let it start now (Infinity: no budget; 0: paused). */
+  capacity?: (managerId: string, runId: string) => Promise<number>;
 }
 
 const META_PREFIX = 'parallel:';
@@ -136,6 +139,9 @@ export class ParallelScheduler {
       (t.state === 'ready' && t.assignee !== null && live.has(t.assignee));
     let active = tasks.filter(inFlight).length;
     if (active >= batch.maxActive) return true;
+    // Budgets count every live instance below them at the moment of each start (specialists being started too).
+    let room = (await this.deps.capacity?.(managerId, batch.runId)) ?? Infinity;
+    if (room <= 0) return true;
 
     // Files in use anywhere in the run: claimed, or done but not merged yet (a new worktree would lack them).
     const runTasks = await store.tasks.list({ runId: batch.runId, states: ['claimed', 'done'] });
@@ -156,11 +162,12 @@ export class ParallelScheduler {
       .filter((t) => (this.spawnFailures.get(t.id) ?? 0) < MAX_SPAWN_FAILURES)
       .sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt);
     for (const task of candidates) {
-      if (active >= batch.maxActive) break;
+      if (active >= batch.maxActive || room <= 0) break;
       if (!(await depsMerged(task))) continue;
       if (task.files.some((f) => busy.some((b) => globsOverlap(f, b)))) continue;
       busy.push(...task.files);
       active++;
+      room--;
       const name = batch.tasks.find((t) => t.id === task.id)?.name ?? task.title;
       this.start(managerId, task, name);
     }
@@ -184,6 +191,13 @@ export class ParallelScheduler {
       });
     })()
       .catch(async (err: unknown) => {
+        if (err instanceof TmuxClaudeError && err.details?.budget === true) {
+          // Refused by a budget (e.g. a spawn of the manager's took the slot): not a failure of the task; it
+          // waits for the next free slot.
+          log.info({ task: task.id, reason: err.message }, 'specialist start deferred by a budget');
+          await coordinator.assign(task.id, null).catch(() => undefined);
+          return;
+        }
         const failures = (this.spawnFailures.get(task.id) ?? 0) + 1;
         this.spawnFailures.set(task.id, failures);
         const message = err instanceof Error ? err.message : String(err);

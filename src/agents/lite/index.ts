@@ -15,8 +15,9 @@ export type {
   TurnObserver,
   TurnOptions,
   TurnResult,
+  ModelUsage,
 } from './turn-loop.js';
-export { runTurn, appendUserText } from './turn-loop.js';
+export { runTurn, appendUserText, ModelLimitError } from './turn-loop.js';
 export type { McpConnectionOptions } from './mcp-connection.js';
 export { McpConnection, toToolDefinition } from './mcp-connection.js';
 export type { ReconnectObserver } from './reconnect.js';
@@ -41,6 +42,6 @@ export { TerminalUi, fitLine } from './terminal-ui.js';
 export type { LiteRuntimeOptions } from './runtime.js';
 export { LiteRuntime } from './runtime.js';
 export type { AnthropicModelOptions } from './anthropic-model.js';
-export { createAnthropicModel } from './anthropic-model.js';
+export { createAnthropicModel, limitError, resetFromHeaders } from './anthropic-model.js';
 export type { LiteConfig } from './config.js';
 export { liteConfigFromEnv } from './config.js';

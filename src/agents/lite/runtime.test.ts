@@ -5,7 +5,10 @@ import { LiteRuntime } from './runtime.js';
 import type { RuntimeUi } from './terminal-ui.js';
 import type { ToolCall, ToolExecutor, ToolOutcome } from './tool-types.js';
 import type { Transcript, TranscriptEntry } from './transcript.js';
+import { limitError, resetFromHeaders } from './anthropic-model.js';
+import Anthropic from '@anthropic-ai/sdk';
 import {
+  ModelLimitError,
   runTurn,
   type AssistantMessage,
   type ConversationMessage,
@@ -208,6 +211,70 @@ void describe('LiteRuntime', () => {
         ],
       },
     ]);
+  });
+
+  void test('a rate limit posts StopFailure with its type, text and reset time; usage rides on Stop hooks', async () => {
+    const resetAt = Date.parse('2030-01-01T00:00:10.000Z');
+    const usage = {
+      input_tokens: 100,
+      output_tokens: 20,
+      cache_creation_input_tokens: 3,
+      cache_read_input_tokens: 4,
+      model: 'm',
+    };
+    const { model } = fakeModel((_req, n) =>
+      n === 1
+        ? Promise.resolve({ ...use(['t1', 'claim_task']), usage })
+        : n === 2
+          ? Promise.reject(new ModelLimitError('rate_limit', '429 slow down', resetAt))
+          : Promise.resolve({ ...say('resumed'), usage }),
+    );
+    const { hooks, posted } = fakeHooks();
+    const rt = runtime({ model, hooks });
+    rt.submit('one');
+    await rt.whenIdle();
+    rt.submit('continue');
+    await rt.whenIdle();
+    assert.deepEqual(
+      posted.map((p) => p.event),
+      ['UserPromptSubmit', 'StopFailure', 'UserPromptSubmit', 'Stop'],
+    );
+    const failure = posted[1]!.payload;
+    assert.equal(failure.error, 'rate_limit');
+    assert.equal(failure.error_details, '429 slow down');
+    assert.equal(failure.reset_at, '2030-01-01T00:00:10.000Z');
+    assert.deepEqual(failure.usage, usage, 'the calls before the failure are reported with it');
+    assert.deepEqual(posted[3]!.payload.usage, usage, 'and the next turn reports only its own');
+    assert.equal(posted[0]!.payload.usage, undefined);
+  });
+
+  void test('API errors map to limit errors with the reset time the headers give', () => {
+    const now = 1_000_000;
+    const h = (o: Record<string, string>) => new Headers(o);
+    assert.equal(resetFromHeaders(h({ 'retry-after': '7' }), now), now + 7000);
+    assert.equal(resetFromHeaders(h({ 'retry-after-ms': '250' }), now), now + 250);
+    assert.equal(
+      resetFromHeaders(h({ 'anthropic-ratelimit-requests-reset': '2030-01-01T00:00:00Z' }), now),
+      Date.parse('2030-01-01T00:00:00Z'),
+    );
+    assert.equal(resetFromHeaders(h({}), now), null);
+    const limited = limitError(
+      Anthropic.APIError.generate(
+        429,
+        { error: { type: 'rate_limit_error' } },
+        'slow',
+        h({ 'retry-after': '2' }),
+      ),
+      now,
+    );
+    assert.ok(limited instanceof ModelLimitError);
+    assert.equal(limited.kind, 'rate_limit');
+    assert.equal(limited.resetAt, now + 2000);
+    const overloaded = limitError(Anthropic.APIError.generate(529, undefined, 'busy', h({})), now);
+    assert.equal(overloaded?.kind, 'overloaded');
+    assert.equal(overloaded?.resetAt, null);
+    assert.equal(limitError(Anthropic.APIError.generate(400, undefined, 'bad', h({})), now), undefined);
+    assert.equal(limitError(new Error('x'), now), undefined);
   });
 
   void test('prompts submitted while busy run afterwards, in order', async () => {

@@ -5,9 +5,11 @@ import type { ToolDefinition, ToolExecutor } from './tool-types.js';
 import type { Transcript } from './transcript.js';
 import {
   appendUserText,
+  ModelLimitError,
   runTurn,
   type ConversationMessage,
   type ModelClient,
+  type ModelUsage,
   type TurnResult,
 } from './turn-loop.js';
 
@@ -48,6 +50,8 @@ export class LiteRuntime {
   private readonly queue: string[] = [];
   private current: AbortController | undefined;
   private draining: Promise<void> | undefined;
+  /** Token counts of the model calls since the last Stop/StopFailure hook, which reports and resets them. */
+  private usage: ModelUsage | undefined;
 
   constructor(private readonly opts: LiteRuntimeOptions) {
     // A copy: the runtime appends to its last message in place.
@@ -148,6 +152,7 @@ export class LiteRuntime {
         ...(this.opts.maxModelCalls === undefined ? {} : { maxModelCalls: this.opts.maxModelCalls }),
         observer: {
           assistant: (msg) => {
+            this.addUsage(msg.usage);
             transcript.append({ type: 'assistant', content: msg.content, stop_reason: msg.stop_reason });
             for (const b of msg.content) if (b.type === 'text' && b.text.trim()) ui.assistantText(b.text);
           },
@@ -175,21 +180,55 @@ export class LiteRuntime {
       const message = asError(err).message;
       transcript.append({ type: 'error', message });
       ui.error(`model error: ${message}`);
-      await this.hook('StopFailure', { error: message });
+      // Claude Code's StopFailure fields: `error` is the error type, `error_details` the text; the light
+      // runtime adds the reset time when the API gave one, so the supervisor can resume it then.
+      if (err instanceof ModelLimitError) {
+        if (err.resetAt !== null) ui.notice(`${err.kind}: retry at ${new Date(err.resetAt).toISOString()}`);
+        await this.hook('StopFailure', {
+          error: err.kind,
+          error_details: message,
+          ...(err.resetAt !== null ? { reset_at: new Date(err.resetAt).toISOString() } : {}),
+        });
+      } else {
+        await this.hook('StopFailure', { error: message });
+      }
       return undefined;
     } finally {
       this.current = undefined;
     }
   }
 
-  /** Posts a hook with Claude Code's common fields; a failure is shown, never thrown. */
+  private addUsage(u: ModelUsage | undefined): void {
+    if (!u) return;
+    const sum = this.usage ?? {
+      input_tokens: 0,
+      output_tokens: 0,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+    };
+    this.usage = {
+      input_tokens: sum.input_tokens + u.input_tokens,
+      output_tokens: sum.output_tokens + u.output_tokens,
+      cache_creation_input_tokens: sum.cache_creation_input_tokens + u.cache_creation_input_tokens,
+      cache_read_input_tokens: sum.cache_read_input_tokens + u.cache_read_input_tokens,
+      ...(u.model ? { model: u.model } : sum.model ? { model: sum.model } : {}),
+    };
+  }
+
+  /**
+   * Posts a hook with Claude Code's common fields; a failure is shown, never thrown. Stop and StopFailure also
+   * carry `usage`: the token counts of the model calls since the previous one (the supervisor's budgets).
+   */
   private async hook(event: HookEvent, fields: Record<string, unknown>): Promise<unknown> {
+    const usage = event === 'Stop' || event === 'StopFailure' ? this.usage : undefined;
+    if (usage) this.usage = undefined;
     try {
       return await this.opts.hooks.post(event, {
         hook_event_name: event,
         session_id: this.opts.instanceId,
         cwd: this.opts.cwd,
         ...(this.opts.transcriptPath ? { transcript_path: this.opts.transcriptPath } : {}),
+        ...(usage ? { usage } : {}),
         ...fields,
       });
     } catch (err) {

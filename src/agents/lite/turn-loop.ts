@@ -28,10 +28,36 @@ export interface ConversationMessage {
   content: string | ContentBlock[];
 }
 
+/** Token counts of one model call, as the Messages API reports them (`usage`), and the model that answered. */
+export interface ModelUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+  model?: string;
+}
+
 /** The model's reply, reduced to the blocks the loop acts on. */
 export interface AssistantMessage {
   content: (TextBlock | ToolUseBlock)[];
   stop_reason: string | null;
+  /** What the call cost, when the API said. */
+  usage?: ModelUsage;
+}
+
+/**
+ * A model call refused for a limit: `rate_limit` (HTTP 429) or `overloaded` (529). `resetAt` (epoch ms) when
+ * the API said when to retry (retry-after, retry-after-ms, or an anthropic-ratelimit-*-reset time).
+ */
+export class ModelLimitError extends Error {
+  constructor(
+    readonly kind: 'rate_limit' | 'overloaded',
+    message: string,
+    readonly resetAt: number | null,
+  ) {
+    super(message);
+    this.name = 'ModelLimitError';
+  }
 }
 
 export interface ModelRequest {
