@@ -7,7 +7,7 @@
 import type { Browser, Page } from 'playwright-core';
 import type { AuditEvent } from '../../core/index.js';
 import { launchChromium, type PageGlobals } from '../browser.js';
-import type { Spawned } from '../bench-org.js';
+import { callTool, type Spawned } from '../bench-org.js';
 import { median } from '../stats.js';
 import { row, type Figure } from '../types.js';
 import type { BenchContext } from './context.js';
@@ -54,26 +54,34 @@ async function messageCount(ctx: BenchContext): Promise<number> {
   return (await ctx.org.api.request<unknown[]>('GET', '/messages?limit=100000', undefined, 120_000)).length;
 }
 
-/** Sends messages from the Executive to the sinks (kept busy, so nothing is typed into a pane) until `total`. */
+/**
+ * Sends messages from the Executive to the sinks (kept busy, so nothing is typed into a pane) until `total`.
+ * A fresh MCP client per thousand: the SDK's client adds an abort listener per request that it never removes.
+ */
 async function seedMessages(ctx: BenchContext, sinks: readonly Spawned[], total: number): Promise<number> {
-  let have = await messageCount(ctx);
-  const missing = Math.max(0, total - have);
-  ctx.progress(`dashboard: ${have} messages in the store; sending ${missing} more`);
+  const missing = Math.max(0, total - (await messageCount(ctx)));
+  ctx.progress(`dashboard: sending ${missing} messages so that the store holds ${total}`);
   const inFlight = 16;
-  for (let i = 0; i < missing; i += inFlight) {
-    await Promise.all(
-      Array.from({ length: Math.min(inFlight, missing - i) }, (_, j) =>
-        ctx.org.asExecutive('send_message', {
-          to: sinks[(i + j) % sinks.length]!.id,
-          subject: `seed ${i + j}`,
-          body: `seed message ${i + j} `.padEnd(200, 'lorem ipsum '),
-        }),
-      ),
-    );
-    if ((i / inFlight) % 125 === 0 && i > 0) ctx.progress(`dashboard: ${i} / ${missing} sent`);
+  for (let done = 0; done < missing;) {
+    const client = await ctx.org.connectAs(ctx.org.executive.tmuxSession);
+    try {
+      for (const end = Math.min(missing, done + 1_000); done < end; done += inFlight) {
+        await Promise.all(
+          Array.from({ length: Math.min(inFlight, end - done) }, (_, j) =>
+            callTool(client, 'send_message', {
+              to: sinks[(done + j) % sinks.length]!.id,
+              subject: `seed ${done + j}`,
+              body: `seed message ${done + j} `.padEnd(200, 'lorem ipsum '),
+            }),
+          ),
+        );
+      }
+    } finally {
+      await client.close();
+    }
+    ctx.progress(`dashboard: ${done} / ${missing} sent`);
   }
-  have = await messageCount(ctx);
-  return have;
+  return messageCount(ctx);
 }
 
 async function openDashboard(
@@ -159,7 +167,7 @@ export async function dashboardFigure(
     return {
       figure: {
         id: 'dashboard',
-        title: `Dashboard in headless Chromium: ${instances} instances, ${stored} messages in the store`,
+        title: `Dashboard in headless Chromium: ${opts.live.length} live instances (${instances} in the store), ${stored} messages`,
         method:
           'Debian Chromium driven by playwright-core. Page load: a fresh browser context opens the token link ' +
           '(cookie sign-in, redirect) until every live instance has a row in the hierarchy and the message ' +
