@@ -20,7 +20,15 @@ import type { ConflictReport, InstanceView, SpawnResult, TaskView } from '../mcp
 import { isProcessAlive, readSupervisorInfo, type MessageFlowRow } from '../supervisor/index.js';
 import { auditEvents, brokenError, intactLine, openLineSink, parseSince } from './audit.js';
 import { ensureSupervisor, findSupervisor, type ApiClient } from './client.js';
-import { EXIT_CODES, renderBudgets, renderTasks, renderTree, type BudgetRow } from './output.js';
+import {
+  EXIT_CODES,
+  renderBudgets,
+  renderHosts,
+  renderTasks,
+  renderTree,
+  type BudgetRow,
+  type HostRow,
+} from './output.js';
 import { top, topInterval } from './top.js';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
@@ -237,7 +245,9 @@ program
     out(
       `supervisor: running at ${String(status.url)} (pid ${String(status.pid)}, up ${String(status.uptimeS)} s)`,
     );
-    out(`home: ${String(status.home)}   store: ${String(status.store)}   ${String(status.tmux)}`);
+    out(
+      `host: ${String(status.host)}   home: ${String(status.home)}   store: ${String(status.store)}   ${String(status.tmux)}`,
+    );
     out(`instances: ${JSON.stringify(status.instances)}`);
   });
 
@@ -332,6 +342,16 @@ program
     if (summary.kept) out('  kept running: inspect with `tmux-claude ls`; stop with `tmux-claude down`');
     if (merged !== summary.specialistBranches.length || summary.specialistBranches.length === 0)
       process.exitCode = 1;
+  });
+
+program
+  .command('hosts')
+  .description('the hosts sharing the store: state, last heartbeat, live instances and capacity')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { json?: boolean }) => {
+    const hosts = await (await api()).request<HostRow[]>('GET', '/hosts');
+    if (o.json) return printJson(hosts);
+    out(renderHosts(hosts));
   });
 
 program
@@ -436,6 +456,12 @@ program
       throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(id)} not found`, {
         hint: 'see `tmux-claude ls`',
       });
+    const here = String((await (await api()).request<Record<string, unknown>>('GET', '/status')).host);
+    if (inst.host !== here && inst.host !== '') {
+      throw new TmuxClaudeError('CONFLICT', `${id} runs on host ${inst.host}, not on this one (${here})`, {
+        hint: `attach from ${inst.host} (tmux-claude attach ${id} there), or watch it here with \`tmux-claude read ${id}\``,
+      });
+    }
     const socket = pathsFor(config().home).tmuxSocket;
     const r = spawnSync('tmux', ['-L', socket, 'attach-session', '-t', `=${inst.tmuxSession}`], {
       stdio: 'inherit',

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import type { ConflictReport, InstanceView, TaskView } from '../mcp/index.js';
 import type { HostSample, ResourceSnapshot } from '../supervisor/index.js';
-import { clockTime, renderBudgets, renderTop, renderTree, topSnapshot } from './output.js';
+import { clockTime, renderBudgets, renderHosts, renderTop, renderTree, topSnapshot } from './output.js';
 
 function view(id: string, parentId: string | null, extra: Partial<InstanceView> = {}): InstanceView {
   const role = id.startsWith('exec') ? 'executive' : id.startsWith('mgr') ? 'manager' : 'specialist';
@@ -16,6 +16,7 @@ function view(id: string, parentId: string | null, extra: Partial<InstanceView> 
     branch: null,
     agent: 'lite',
     tmuxSession: `tc-${id}`,
+    host: 'h1',
     pid: null,
     taskId: null,
     error: null,
@@ -223,5 +224,27 @@ void describe('top', () => {
     assert.equal(lines.at(-1), '… 16 more');
     assert.ok(lines.every((l) => l.length <= 30));
     assert.ok(lines[1]!.endsWith('…'));
+  });
+});
+
+describe('several hosts', () => {
+  test('ls marks each instance with its host once there are several; one host shows none', () => {
+    const one = renderTree([view('exec-1', null), view('mgr-1', 'exec-1')]);
+    assert.doesNotMatch(one, /@h1/);
+    const two = renderTree([view('exec-1', null), view('mgr-1', 'exec-1', { host: 'h2' })]);
+    assert.match(two, /^exec-1 {2}executive {2}idle {2}@h1/m);
+    assert.match(two, /mgr-1 {2}manager {2}idle {2}@h2/);
+  });
+
+  test('hosts: this one starred, a lost one with who declared it', () => {
+    const row = { url: 'http://127.0.0.1:1', pid: 1, capacity: 50, lostBy: null, self: false };
+    const text = renderHosts([
+      { ...row, id: 'h1', state: 'up', live: 3, silentMs: 400, self: true },
+      { ...row, id: 'h2', state: 'lost', live: 0, silentMs: 12_000, lostBy: 'h1' },
+    ]);
+    const lines = text.split('\n');
+    assert.match(lines[0]!, /^HOST\s+STATE\s+LAST SEEN\s+LIVE\s+CAPACITY/);
+    assert.match(lines[1]!, /^\*h1\s+up\s+0\.4 s ago\s+3\s+50/);
+    assert.match(lines[2]!, /^ h2\s+lost \(by h1\)\s+12\.0 s ago\s+0/);
   });
 });

@@ -58,6 +58,8 @@ export function stateText(i: { state: InstanceState; blockedUntil?: number | nul
 
 /** The hierarchy as an indented tree, roots first, children in spawn order. */
 export function renderTree(instances: readonly InstanceView[]): string {
+  // Several hosts share the store: say where each instance runs.
+  const where = new Set(instances.map((i) => i.host)).size > 1;
   return treeLines(instances)
     .map(({ instance: i, prefix }) => {
       const unread = i.pendingMessages ? `  ✉ ${i.pendingMessages}` : '';
@@ -66,7 +68,8 @@ export function renderTree(instances: readonly InstanceView[]): string {
           ? `  ${i.progress.percent ?? '?'}%${i.progress.note ? ` ${i.progress.note.slice(0, 40)}` : ''}`
           : '';
       const err = i.error && (i.state === 'dead' || i.state === 'blocked') ? `  (${i.error})` : '';
-      return `${prefix}${i.id}  ${i.role}  ${stateText(i)}  ${i.branch ?? '-'}${progress}${unread}${err}`;
+      const host = where ? `  @${i.host}` : '';
+      return `${prefix}${i.id}  ${i.role}  ${stateText(i)}${host}  ${i.branch ?? '-'}${progress}${unread}${err}`;
     })
     .join('\n');
 }
@@ -119,6 +122,7 @@ export interface TopInstance {
   parentId: string | null;
   role: Role;
   state: InstanceState;
+  host: string;
   /** Waiting out a rate limit: when it is resumed (epoch ms). */
   blockedUntil: number | null;
   /** The task it holds (claimed), else the one it was spawned for, when the graph has it. */
@@ -178,6 +182,7 @@ export function topSnapshot(
         parentId: i.parentId,
         role: i.role,
         state: i.state,
+        host: i.host,
         blockedUntil: i.blockedUntil ?? null,
         task: task ? { id: task.id, title: task.title } : null,
         progressPercent: i.state === 'terminated' ? null : (i.progress?.percent ?? null),
@@ -234,8 +239,10 @@ function runsLine(runs: readonly TopRun[]): string {
 export function renderTop(snap: TopSnapshot, opts: { columns?: number; rows?: number } = {}): string {
   const time = new Date(snap.ts).toTimeString().slice(0, 8);
   const header = ['INSTANCE', 'STATE', 'TASK', 'PROG', 'CPU%', 'RSS MB', 'UNREAD'];
+  // Several hosts: each instance's host after its id (CPU and RSS are sampled by this host only).
+  const where = new Set(snap.instances.map((i) => i.host)).size > 1;
   const rows = treeLines(snap.instances).map(({ instance: i, prefix }) => [
-    prefix + i.id,
+    prefix + i.id + (where ? `@${i.host}` : ''),
     stateText(i),
     i.task ? clip(`${i.task.id} ${i.task.title}`, 36) : '-',
     i.progressPercent === null ? '-' : `${i.progressPercent}%`,
@@ -259,6 +266,46 @@ export function renderTop(snap: TopSnapshot, opts: { columns?: number; rows?: nu
   }
   const lines = [...head, ...body];
   return (opts.columns ? lines.map((l) => clip(l, opts.columns!)) : lines).join('\n');
+}
+
+/** A header and rows as columns two spaces apart, every cell left-aligned. */
+function leftAligned(header: readonly string[], body: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...body.map(line)].join('\n');
+}
+
+/** A host as GET /api/hosts returns it. */
+export interface HostRow {
+  id: string;
+  state: 'up' | 'down' | 'lost';
+  url: string;
+  pid: number;
+  capacity: number;
+  live: number;
+  self: boolean;
+  silentMs: number;
+  lostBy: string | null;
+}
+
+/** The hosts as a table: this one marked `*`, a lost one with who declared it so. */
+export function renderHosts(rows: readonly HostRow[]): string {
+  if (rows.length === 0) return 'no hosts registered';
+  const header = ['HOST', 'STATE', 'LAST SEEN', 'LIVE', 'CAPACITY', 'PID', 'URL'];
+  const body = rows.map((h) => [
+    `${h.self ? '*' : ' '}${h.id}`,
+    h.state === 'lost' && h.lostBy ? `lost (by ${h.lostBy})` : h.state,
+    `${(h.silentMs / 1000).toFixed(1)} s ago`,
+    String(h.live),
+    String(h.capacity),
+    String(h.pid),
+    h.url,
+  ]);
+  return leftAligned(header, body);
 }
 
 /** A budget as GET /api/budgets returns it (see the supervisor's BudgetView). */
@@ -302,11 +349,5 @@ export function renderBudgets(rows: readonly BudgetRow[]): string {
     of(n(r.used.tokens), r.limits.maxTokens, n),
     of(`$${r.used.cost.toFixed(2)}`, r.limits.maxCost, (v) => `$${v.toFixed(2)}`),
   ]);
-  const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c]!.length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...body.map(line)].join('\n');
+  return leftAligned(header, body);
 }

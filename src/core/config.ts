@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { TmuxClaudeError } from './errors.js';
@@ -38,6 +38,14 @@ export const ConfigSchema = z.object({
     z.literal('sqlite'),
     z.string().regex(/^rediss?:\/\//, 'must be "sqlite" or a redis:// URL'),
   ]),
+  /** This supervisor's host id in a shared store (TMUX_CLAUDE_HOST, default the machine's hostname). */
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'letters, digits, ".", "_" and "-" (at most 63)'),
+  /** A host silent for this long is declared lost and its instances re-homed (TMUX_CLAUDE_HOST_TIMEOUT_S). */
+  hostTimeoutMs: z.number().int().min(1_000).default(10_000),
+  /** Live instances this host takes before placement prefers other hosts (TMUX_CLAUDE_HOST_CAPACITY). */
+  hostCapacity: z.number().int().min(1).default(50),
   /** Fixed supervisor port; undefined picks a free one (and prefers the previous one on restart). */
   port: z.number().int().min(1).max(65535).optional(),
   /** How long `spawn` waits for an instance to report ready. */
@@ -99,6 +107,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     home: resolve(env.TMUX_CLAUDE_HOME || join(homedir(), '.tmux-claude')),
     store: env.TMUX_CLAUDE_STORE || 'sqlite',
     port: env.TMUX_CLAUDE_PORT ? Number(env.TMUX_CLAUDE_PORT) : undefined,
+    host:
+      env.TMUX_CLAUDE_HOST ||
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 63) ||
+      'localhost',
+    ...(env.TMUX_CLAUDE_HOST_TIMEOUT_S
+      ? { hostTimeoutMs: Number(env.TMUX_CLAUDE_HOST_TIMEOUT_S) * 1000 }
+      : {}),
+    ...(env.TMUX_CLAUDE_HOST_CAPACITY ? { hostCapacity: Number(env.TMUX_CLAUDE_HOST_CAPACITY) } : {}),
     ...(env.TMUX_CLAUDE_LEASE_TTL_S ? { leaseTtlMs: Number(env.TMUX_CLAUDE_LEASE_TTL_S) * 1000 } : {}),
     ...(env.TMUX_CLAUDE_RESTART_LIMIT ? { restartLimit: Number(env.TMUX_CLAUDE_RESTART_LIMIT) } : {}),
     ...(env.TMUX_CLAUDE_STUCK_AFTER_S ? { stuckAfterMs: Number(env.TMUX_CLAUDE_STUCK_AFTER_S) * 1000 } : {}),
@@ -118,6 +136,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
         home: 'TMUX_CLAUDE_HOME',
         store: 'TMUX_CLAUDE_STORE',
         port: 'TMUX_CLAUDE_PORT',
+        host: 'TMUX_CLAUDE_HOST',
+        hostTimeoutMs: 'TMUX_CLAUDE_HOST_TIMEOUT_S',
+        hostCapacity: 'TMUX_CLAUDE_HOST_CAPACITY',
         leaseTtlMs: 'TMUX_CLAUDE_LEASE_TTL_S',
         restartLimit: 'TMUX_CLAUDE_RESTART_LIMIT',
         stuckAfterMs: 'TMUX_CLAUDE_STUCK_AFTER_S',

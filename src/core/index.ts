@@ -3,6 +3,7 @@ export type {
   AgentKind,
   InstanceState,
   Instance,
+  Host,
   Progress,
   Run,
   Message,

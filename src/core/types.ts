@@ -35,6 +35,8 @@ export interface Instance {
   /** Working directory the agent was started in. */
   cwd: string;
   tmuxSession: string;
+  /** The host whose supervisor runs the instance's tmux session (see {@link Host}). */
+  host: string;
   /** PID of the agent process in the pane, once known. */
   pid: number | null;
   /** sha256 of the instance's bearer token; the token itself is never stored. */
@@ -49,6 +51,26 @@ export interface Instance {
   error: string | null;
   /** Last progress the agent reported (its todo list, or report_progress). */
   progress: Progress | null;
+}
+
+/**
+ * A machine's supervisor as the shared store knows it. `up` while it heartbeats; `down` after a clean stop;
+ * `lost` once it stopped heartbeating for longer than the host timeout (its instances are re-homed).
+ */
+export interface Host {
+  id: string;
+  state: 'up' | 'down' | 'lost';
+  /** Identifies one supervisor process on the host: a restarted supervisor registers a new incarnation. */
+  incarnation: string;
+  pid: number;
+  url: string;
+  /** Live instances the host takes before placement prefers others. */
+  capacity: number;
+  startedAt: number;
+  lastSeen: number;
+  /** When and by which host it was declared lost. */
+  lostAt: number | null;
+  lostBy: string | null;
 }
 
 /** How far an instance is with its task. */
@@ -223,8 +245,16 @@ export interface EventDataByKind {
   'instance.state': { from: InstanceState; to: InstanceState; reason?: string };
   'instance.terminated': { cascade: boolean; worktreeKept: boolean; reason?: string };
   'instance.restarted': { pid: number | null };
+  /** A supervisor registered its host in the shared store (or re-registered after it was fenced). */
+  'host.up': { host: string; incarnation: string; url: string; capacity: number };
+  /** A host was declared lost (silent past the host timeout); its live instances are re-homed. */
+  'host.lost': { host: string; silentMs: number; instances: string[] };
+  /** A host's supervisor stopped cleanly. */
+  'host.down': { host: string };
+  /** An instance of a lost host now runs on this one (same id, conversation resumed where reachable). */
+  'instance.rehomed': { from: string; to: string };
   'instance.recovery': {
-    action: 'restart' | 'replace' | 'gave-up' | 'nudge' | 'interrupt' | 'release';
+    action: 'restart' | 'replace' | 'rehome' | 'gave-up' | 'nudge' | 'interrupt' | 'release';
     attempt: number;
     /** replace: the successor that took over. */
     successor?: string;

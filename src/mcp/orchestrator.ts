@@ -22,6 +22,8 @@ export interface SpawnRequest {
   taskId?: string | undefined;
   /** The child's own budget (limits by name), carved out of what the caller's budgets have left. */
   budget?: Record<string, unknown> | undefined;
+  /** The host to run the child on (a shared store's hosts); placement picks one by capacity when absent. */
+  host?: string | undefined;
 }
 
 export interface SpawnResult {
@@ -30,6 +32,8 @@ export interface SpawnResult {
   branch: string | null;
   worktree: string | null;
   tmuxSession: string;
+  /** The host it runs on. */
+  host: string;
 }
 
 export interface SendResult {
@@ -49,6 +53,8 @@ export interface InstanceView {
   branch: string | null;
   agent: AgentKind;
   tmuxSession: string;
+  /** The host whose supervisor runs it. */
+  host: string;
   pid: number | null;
   /** The task the instance was spawned for (a specialist's; it may name no task of the graph). */
   taskId: string | null;

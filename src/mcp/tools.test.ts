@@ -26,6 +26,7 @@ const SPAWNED: SpawnResult = {
   branch: 'specialist-spec-new-t1-x',
   worktree: '/tmp/wt',
   tmuxSession: 'tc-spec-new',
+  host: 'h1',
 };
 
 const VIEW: InstanceView = {
@@ -33,6 +34,7 @@ const VIEW: InstanceView = {
   runId: 'run-1',
   role: 'specialist',
   parentId: 'mgr-1',
+  host: 'h1',
   name: 'x',
   state: 'idle',
   branch: null,

@@ -263,6 +263,12 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
         .optional()
         .describe('agent CLI; defaults to the run’s'),
       budget: budgetArg,
+      host: z
+        .string()
+        .min(1)
+        .max(63)
+        .optional()
+        .describe('host to run it on, when several share the store; default: the least loaded live host'),
     },
     (a) =>
       orchestrator.spawn(caller, {
@@ -271,6 +277,7 @@ export function buildMcpServer(caller: Caller, orchestrator: Orchestrator): McpS
         prompt: a.prompt,
         agent: a.agent as (typeof AGENT_KINDS)[number] | undefined,
         ...(a.budget ? { budget: a.budget } : {}),
+        ...(a.host ? { host: a.host } : {}),
       }),
   );
   tool(

@@ -1,5 +1,6 @@
 import type {
   AuditEvent,
+  Host,
   Delivery,
   DeliveryState,
   Envelope,
@@ -18,7 +19,10 @@ import type {
 
 /** Fields of an instance that change after it is created. */
 export type InstancePatch = Partial<
-  Pick<Instance, 'state' | 'pid' | 'error' | 'endedAt' | 'tokenHash' | 'branch' | 'worktree' | 'progress'>
+  Pick<
+    Instance,
+    'state' | 'pid' | 'error' | 'endedAt' | 'tokenHash' | 'branch' | 'worktree' | 'progress' | 'host' | 'cwd'
+  >
 >;
 
 export interface InstanceFilter {
@@ -26,6 +30,8 @@ export interface InstanceFilter {
   parentId?: string;
   /** Only instances in these states. */
   states?: readonly InstanceState[];
+  /** Only instances on this host. */
+  host?: string;
 }
 
 /** Instances: the organisation's members. Every method is atomic on its own. */
@@ -388,6 +394,60 @@ export interface EventLog {
   verify(): Promise<VerifyReport>;
 }
 
+/** What a supervisor registers for its host; the store sets state, lastSeen and the lost fields. */
+export type HostRegistration = Pick<Host, 'id' | 'incarnation' | 'pid' | 'url' | 'capacity' | 'startedAt'>;
+
+/**
+ * The supervisors sharing the store, with heartbeats. Every method is atomic on its own. On the embedded
+ * store there is only ever the one host; on Redis every machine's supervisor registers here.
+ */
+export interface HostStore {
+  /**
+   * Registers a host as up under a new incarnation. Throws CONFLICT when the id is up under another
+   * incarnation that heartbeat within `staleMs` (another live supervisor uses the same host id).
+   */
+  register(host: HostRegistration, at: number, staleMs: number): Promise<Host>;
+  /**
+   * Records that the incarnation is alive. Returns null when it no longer holds the id or is not up (it was
+   * declared lost meanwhile): its instances were re-homed, and it must register again.
+   */
+  heartbeat(id: string, incarnation: string, at: number): Promise<Host | null>;
+  get(id: string): Promise<Host | null>;
+  /** Every host ever registered, by id. */
+  list(): Promise<Host[]>;
+  /**
+   * up → lost if the host's last heartbeat is older than `silentSince`. True only for the one caller that
+   * made the change (so exactly one supervisor re-homes a lost host's instances).
+   */
+  markLost(id: string, silentSince: number, by: string, at: number): Promise<boolean>;
+  /** up → down (a clean stop), when the incarnation still holds the id. */
+  markDown(id: string, incarnation: string, at: number): Promise<void>;
+}
+
+/** A request one supervisor sends another through the shared store (see {@link HostLink}). */
+export interface HostRequest {
+  id: string;
+  kind: string;
+  args: Record<string, unknown>;
+  /** The requester has given up after this time (epoch ms): the request is dropped unrun. */
+  deadline: number;
+}
+
+/**
+ * Requests between supervisors of a shared store: what only the host that runs an instance's tmux session can
+ * do (type into it, read its screen, stop it, start an instance there). A request waits in the target host's
+ * queue until that supervisor takes it, or until its deadline.
+ */
+export interface HostLink {
+  /**
+   * Sends a request to `host` and waits for its answer. The handler's TmuxClaudeError comes back with its
+   * code; no answer within `timeoutMs` throws UNAVAILABLE.
+   */
+  request(host: string, kind: string, args: Record<string, unknown>, timeoutMs: number): Promise<unknown>;
+  /** Takes requests addressed to `host` and answers each with the handler's result. Returns the stop function. */
+  serve(host: string, handler: (req: HostRequest) => Promise<unknown>): () => void;
+}
+
 /** Small key/value facts about the deployment (e.g. the last supervisor port). */
 export interface MetaStore {
   get(key: string): Promise<string | null>;
@@ -424,6 +484,9 @@ export interface Store {
   readonly knowledge: KnowledgeStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
+  readonly hosts: HostStore;
+  /** Requests between supervisors; absent on a store only one supervisor uses (SQLite). */
+  readonly link?: HostLink;
   /** Throws UNAVAILABLE when the store cannot be reached. */
   ping(): Promise<void>;
   /**

@@ -33,6 +33,7 @@ function instance(
     worktree: null,
     cwd: '/tmp',
     tmuxSession: `tc-${id}`,
+    host: 'h1',
     pid: null,
     tokenHash: `h-${id}`,
     task: null,
@@ -50,7 +51,12 @@ function setup(prices?: Record<string, { input: number; output: number }>) {
   const events: EventInput[] = [];
   const told: Array<{ to: string; body: string; subject: string }> = [];
   const resumed: string[] = [];
-  const config = ConfigSchema.parse({ home: '/tmp/x', store: 'sqlite', ...(prices ? { prices } : {}) });
+  const config = ConfigSchema.parse({
+    home: '/tmp/x',
+    store: 'sqlite',
+    host: 'h1',
+    ...(prices ? { prices } : {}),
+  });
   const budgets = new Budgets({
     store,
     config,

@@ -187,14 +187,12 @@ export function dashboardApi(opts: DashboardOptions): express.Router {
       const inst = await org.deps.store.instances.get(String(req.params.id));
       if (!inst)
         throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(req.params.id)} not found`);
-      const { tmux } = org.deps;
-      if (!(await tmux.hasSession(inst.tmuxSession))) {
-        throw new TmuxClaudeError('CONFLICT', `${inst.id} is ${inst.state}; its terminal is gone`);
-      }
+      let screen = await org.screen(inst);
+      if (!screen) throw new TmuxClaudeError('CONFLICT', `${inst.id} is ${inst.state}; its terminal is gone`);
       const stream = openEventStream(req, res);
       let last = '';
       while (!stream.closed()) {
-        const screen = await tmux.screenWithStyle(inst.tmuxSession).catch(() => null);
+        screen ??= await org.screen(inst).catch(() => null);
         if (!screen) {
           stream.send('end', { reason: `the terminal of ${inst.id} is gone` });
           break;
@@ -202,6 +200,7 @@ export function dashboardApi(opts: DashboardOptions): express.Router {
         const key = JSON.stringify(screen);
         if (key !== last) stream.send('screen', screen);
         last = key;
+        screen = null;
         await new Promise((r) => setTimeout(r, TERMINAL_POLL_MS));
       }
       res.end();
@@ -218,7 +217,7 @@ export function dashboardApi(opts: DashboardOptions): express.Router {
         throw new TmuxClaudeError('NOT_FOUND', `instance ${JSON.stringify(req.params.id)} not found`);
       if (!isLive(inst.state))
         throw new TmuxClaudeError('CONFLICT', `${inst.id} is ${inst.state}; it takes no input`);
-      await org.deps.tmux.sendBytes(inst.tmuxSession, data);
+      await org.typeInto(inst, data);
       await org.emit({
         kind: 'dashboard.input',
         actor: 'dashboard',

@@ -166,6 +166,11 @@ export function createApp(opts: AppOptions): express.Express {
     '/instances',
     wrap(() => org.list(null)),
   );
+  // The hosts sharing the store, with their live instances (several when the store is Redis).
+  api.get(
+    '/hosts',
+    wrap(() => org.hostViews()),
+  );
   api.post(
     '/runs',
     wrap(async (req) => {

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { adapterFor } from '../agents/index.js';
 import { Bus, type Sender, type SystemTopic } from '../bus/index.js';
@@ -22,6 +22,7 @@ import {
   type Config,
   type EventDataByKind,
   type EventInput,
+  type Host,
   type Instance,
   type InstanceState,
   type Envelope,
@@ -51,10 +52,11 @@ import type {
   ParallelRequest,
 } from '../mcp/index.js';
 import { formatMessages, messageIdsIn, rolePrompt } from '../prompts/index.js';
-import type { Store } from '../store/index.js';
-import type { SessionInfo, TmuxDriver } from '../tmux/index.js';
+import type { HostRequest, Store } from '../store/index.js';
+import type { SessionInfo, StyledScreen, TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
 import { Budgets, parseLimits, type BudgetView } from './budgets.js';
+import { HostRegistry } from './hosts.js';
 import { RateLimits, limitReport } from './rate-limits.js';
 import { ParallelScheduler } from './parallel.js';
 import { Work } from './work.js';
@@ -134,6 +136,25 @@ interface RecoveryCounts {
  * The organisation: spawns, stops and restarts instances, delivers messages, merges work, and keeps every
  * fact in the store. Implements the Orchestrator the MCP tools call; the admin API calls it with caller null.
  */
+/** What to start: where it sits in the organisation, its first prompt, and optionally where it runs. */
+interface LaunchRequest {
+  run: Run;
+  parent: Instance | null;
+  role: Role;
+  name: string;
+  prompt?: string | undefined;
+  agent?: AgentKind | undefined;
+  taskId?: string | undefined;
+  /** A pre-chosen id (the scheduler assigns the task to it before the spawn). */
+  id?: string | undefined;
+  /** The dead instance this one succeeds: its briefing names that attempt. */
+  predecessor?: Instance | undefined;
+  /** The child's own budget, carved out of the budgets over its parent. */
+  budget?: BudgetLimits | undefined;
+  /** The host to run on; placement picks one when absent. */
+  host?: string | undefined;
+}
+
 export class Organisation implements Orchestrator {
   readonly signals = new Signals();
   readonly bus: Bus;
@@ -142,6 +163,8 @@ export class Organisation implements Orchestrator {
   readonly knowledge: KnowledgeBase;
   readonly budgets: Budgets;
   readonly rateLimits: RateLimits;
+  /** The hosts sharing the store: placement, and requests to the host that runs an instance. */
+  readonly hosts: HostRegistry;
   private readonly work: Work;
   private readonly delivering = new Set<string>();
   private readonly recoveryTimers = new Set<NodeJS.Timeout>();
@@ -157,6 +180,7 @@ export class Organisation implements Orchestrator {
   private readonly readiness = new Map<string, { hook: boolean; mcp: boolean }>();
 
   constructor(readonly deps: OrganisationDeps) {
+    this.hosts = new HostRegistry({ store: deps.store, config: deps.config, log: deps.log });
     this.bus = new Bus({
       store: deps.store,
       signals: this.signals,
@@ -206,6 +230,7 @@ export class Organisation implements Orchestrator {
       reportStartFailure: (task, error) =>
         this.tellTaskOutcome({ kind: 'task.failed', task: { ...task, error }, instance: null }),
       capacity: (managerId, runId) => this.budgets.capacity(managerId, runId),
+      owns: (manager) => this.owns(manager),
     });
     this.budgets = new Budgets({
       store: deps.store,
@@ -260,6 +285,14 @@ export class Organisation implements Orchestrator {
     return this.deps.store;
   }
 
+  /**
+   * Whether this supervisor runs the instance's tmux session. Instances recorded before hosts existed (no
+   * host) belong to whichever supervisor runs on their store.
+   */
+  owns(inst: Instance): boolean {
+    return inst.host === this.hosts.id || inst.host === '';
+  }
+
   /** Appends an audit event and wakes event followers. */
   async emit(event: EventInput): Promise<void> {
     await this.store.events.append(event);
@@ -304,6 +337,8 @@ export class Organisation implements Orchestrator {
       name: 'executive',
       prompt: req.goal,
       id: executiveId,
+      // Where the user started the run: `attach` to it works from this machine.
+      host: this.hosts.id,
     });
     return { run, executive };
   }
@@ -354,6 +389,7 @@ export class Organisation implements Orchestrator {
       agent: req.agent,
       taskId: req.taskId,
       budget: req.budget === undefined ? undefined : parseLimits(req.budget, 'budget'),
+      host: req.host,
     });
   }
 
@@ -599,6 +635,7 @@ export class Organisation implements Orchestrator {
     since?: number,
   ): Promise<{ id: string; cursor: number; text: string }> {
     const target = await loadInSubtree(this.store, caller, id, { allowSelf: true });
+    if (!this.owns(target)) return this.hosts.request(target.host, 'read', { id, since });
     if (!isLive(target.state) && !(await this.deps.tmux.hasSession(target.tmuxSession))) {
       throw new TmuxClaudeError('CONFLICT', `${id} is ${target.state}; its terminal is gone`);
     }
@@ -648,10 +685,22 @@ export class Organisation implements Orchestrator {
     return this.restartInstance(inst, caller?.id ?? 'user');
   }
 
-  private async restartInstance(inst: Instance, actor: string): Promise<SpawnResult> {
+  private async restartInstance(inst: Instance, actor: string, adopt = false): Promise<SpawnResult> {
     if (inst.state === 'terminated') {
       throw new TmuxClaudeError('CONFLICT', `${inst.id} was terminated; spawn a new instance instead`);
     }
+    if (!this.owns(inst) && !adopt) {
+      // Its host restarts it; a lost host's instance is re-homed on the host placement picks.
+      if (!(await this.hosts.isLost(inst.host))) {
+        return this.hosts.request(inst.host, 'restart', { id: inst.id, actor }, this.spawnWaitMs());
+      }
+      const target = await this.hosts.place();
+      if (target !== this.hosts.id) {
+        return this.hosts.request(target, 'restart', { id: inst.id, actor, adopt: true }, this.spawnWaitMs());
+      }
+      adopt = true;
+    }
+    if (adopt && !this.owns(inst)) inst = await this.adopt(inst);
     const run = await this.mustGetRun(inst.runId);
     const token = newToken();
     // Starting with no pid before the old session goes, so the sweep does not take the gap for a death.
@@ -672,9 +721,165 @@ export class Organisation implements Orchestrator {
       data: { pid },
     });
     await this.waitReady(inst);
-    // A manager's execute_parallel batch waits while it is down; wake its scheduler.
+    // A manager's execute_parallel batch waits while it is down; wake its scheduler (here, if re-homed).
+    if (adopt) await this.scheduler.resume();
     this.signals.notify(tasksChanged(inst.runId));
     return this.spawnResult(await this.mustGet(inst.id));
+  }
+
+  // ---- several hosts -------------------------------------------------------------------------------
+
+  /** Every host that registered in the store, with its live instances and whether it is this one. */
+  async hostViews(): Promise<Array<Host & { live: number; self: boolean; silentMs: number }>> {
+    const live = await this.store.instances.list({ states: LIVE_STATES });
+    const now = Date.now();
+    return (await this.store.hosts.list()).map((h) => ({
+      ...h,
+      live: live.filter((i) => i.host === h.id).length,
+      self: h.id === this.hosts.id,
+      silentMs: Math.max(0, now - h.lastSeen),
+    }));
+  }
+
+  /** How long to wait for another host to start (or restart) an instance: its spawn timeout and some. */
+  private spawnWaitMs(): number {
+    return this.deps.config.spawnTimeoutMs + 30_000;
+  }
+
+  /** An instance's screen with colours (the dashboard's terminal); null once its session is gone. */
+  async screen(inst: Instance): Promise<StyledScreen | null> {
+    if (!this.owns(inst)) return this.hosts.request(inst.host, 'screen', { id: inst.id });
+    return this.deps.tmux.screenWithStyle(inst.tmuxSession).catch(() => null);
+  }
+
+  /** Raw keystrokes into an instance's terminal (the dashboard's interactive terminal). */
+  async typeInto(inst: Instance, data: string): Promise<void> {
+    if (!this.owns(inst)) {
+      await this.hosts.request(inst.host, 'keys', { id: inst.id, data });
+      return;
+    }
+    await this.deps.tmux.sendBytes(inst.tmuxSession, data);
+  }
+
+  /** Does what another host's supervisor asked of this one (see HostRegistry.request). */
+  async handleHostRequest(req: HostRequest): Promise<unknown> {
+    const a = req.args;
+    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    const id = str(a.id) ?? '';
+    switch (req.kind) {
+      case 'spawn': {
+        const predecessorId = str(a.predecessorId);
+        const parentId = str(a.parentId);
+        return this.launch({
+          run: await this.mustGetRun(str(a.runId) ?? ''),
+          parent: parentId ? await this.mustGet(parentId) : null,
+          role: a.role as Role,
+          name: str(a.name) ?? '',
+          prompt: str(a.prompt),
+          agent: a.agent as AgentKind,
+          taskId: str(a.taskId),
+          id,
+          predecessor: predecessorId
+            ? ((await this.store.instances.get(predecessorId)) ?? undefined)
+            : undefined,
+          budget: (a.budget as BudgetLimits | null) ?? undefined,
+          host: this.hosts.id,
+        });
+      }
+      case 'read':
+        return this.read(null, id, typeof a.since === 'number' ? a.since : undefined);
+      case 'restart':
+        return this.restartInstance(await this.mustGet(id), str(a.actor) ?? 'supervisor', a.adopt === true);
+      case 'stop':
+        return this.stopInstance(
+          await this.mustGet(id),
+          str(a.actor) ?? 'supervisor',
+          a.cascade === true,
+          str(a.reason) ?? 'terminated',
+        );
+      case 'screen':
+        return this.screen(await this.mustGet(id));
+      case 'keys':
+        return this.typeInto(await this.mustGet(id), str(a.data) ?? '');
+      default:
+        throw new TmuxClaudeError('INVALID_ARGUMENT', `unknown host request ${JSON.stringify(req.kind)}`);
+    }
+  }
+
+  /**
+   * This supervisor declared `host` lost: each of its live instances dies (its leases and reservations go back
+   * at once), and recovery re-homes it (see {@link rehome}).
+   */
+  async hostLost(host: string, silentMs: number): Promise<void> {
+    const lost = await this.store.instances.list({ states: LIVE_STATES, host });
+    await this.emit({
+      kind: 'host.lost',
+      actor: 'supervisor',
+      instanceId: null,
+      data: { host, silentMs, instances: lost.map((i) => i.id) },
+    });
+    const why = `host ${host} lost: no heartbeat for ${Math.round(silentMs / 1000)} s`;
+    // In creation order: a manager is re-homed before its specialists are replaced under it.
+    for (const inst of lost) await this.transition(inst.id, LIVE_STATES, 'dead', why, { error: why });
+  }
+
+  /**
+   * This host was declared lost while it ran (it was paused or cut off longer than the host timeout): what it
+   * ran has been re-homed or replaced elsewhere, so its copies here stop.
+   */
+  async fenced(): Promise<void> {
+    for (const s of await this.deps.tmux.listSessions()) {
+      if (!s.name.startsWith('tc-')) continue;
+      const inst = await this.store.instances.get(s.name.slice(3));
+      if (inst && (!this.owns(inst) || !isLive(inst.state))) await this.deps.tmux.killSession(s.name);
+    }
+  }
+
+  /**
+   * Recovery for an instance of a lost host, whatever its role's policy (its host failed, not it): a
+   * specialist gets a successor on a live host — its scheduler's, or one started now — that starts from its
+   * branch and takes over its task and mail; a manager or executive is re-homed with the same id (its children
+   * and batch stay its own) and resumes its conversation where the lost host's files are readable.
+   */
+  private async rehome(inst: Instance): Promise<string> {
+    if (await this.inBatch(inst)) {
+      await this.recoveryEvent(inst.id, 'replace', 0);
+      return `Its host ${inst.host} was lost: execute_parallel hands its task to a new specialist on a live host.`;
+    }
+    await this.recoveryEvent(inst.id, 'rehome', 0);
+    if (inst.role === 'specialist') {
+      void this.replaceDead(inst.id, 0);
+      return `Its host ${inst.host} was lost: a successor starts on a live host from its branch and takes over its task and mail.`;
+    }
+    void this.restartInstance(inst, 'supervisor').catch((err: unknown) =>
+      this.deps.log.warn({ err, instance: inst.id }, 're-homing failed'),
+    );
+    return `Its host ${inst.host} was lost: it is re-homed on a live host and takes up its work again.`;
+  }
+
+  /** Makes a lost host's manager or executive this host's: a state dir here (copied where readable). */
+  private async adopt(inst: Instance): Promise<Instance> {
+    if (inst.worktree) {
+      throw new TmuxClaudeError(
+        'CONFLICT',
+        `${inst.id} ran on lost host ${inst.host}; a specialist is replaced, not moved`,
+        {
+          hint: 'terminate it; its parent (or execute_parallel) starts a successor from its branch',
+        },
+      );
+    }
+    const dir = instanceDir(this.deps.paths, inst.id);
+    await mkdir(dir, { recursive: true });
+    // The transcript lets it resume; readable when the lost host shares this machine or a disk with it.
+    if (inst.cwd !== dir) await cp(inst.cwd, dir, { recursive: true, force: false }).catch(() => undefined);
+    const moved = await this.store.instances.update(inst.id, { host: this.hosts.id, cwd: dir });
+    await this.emit({
+      kind: 'instance.rehomed',
+      actor: 'supervisor',
+      instanceId: inst.id,
+      data: { from: inst.host, to: this.hosts.id },
+    });
+    return moved ?? inst;
   }
 
   async getProgress(caller: Caller | null, id?: string): Promise<ProgressReport> {
@@ -932,7 +1137,7 @@ export class Organisation implements Orchestrator {
   /** Compares live instances with tmux; marks the ones whose pane is gone or dead. */
   async sweep(reason: string): Promise<void> {
     // Instances first, then tmux: an instance spawned in between is not judged against an older session list.
-    const live = await this.store.instances.list({ states: LIVE_STATES });
+    const live = (await this.store.instances.list({ states: LIVE_STATES })).filter((i) => this.owns(i));
     const sessions = await this.deps.tmux.listSessions();
     const byName = new Map(sessions.map((s) => [s.name, s]));
     for (const inst of live) {
@@ -957,6 +1162,7 @@ export class Organisation implements Orchestrator {
     const lost: string[] = [];
     const known = new Set<string>();
     for (const inst of await this.store.instances.list({ states: LIVE_STATES })) {
+      if (!this.owns(inst)) continue;
       known.add(inst.tmuxSession);
       const s = byName.get(inst.tmuxSession);
       if (s && !s.dead) {
@@ -974,6 +1180,11 @@ export class Organisation implements Orchestrator {
     for (const s of sessions) {
       if (s.name.startsWith('tc-') && !known.has(s.name)) {
         const inst = await this.store.instances.get(s.name.slice(3));
+        if (inst && !this.owns(inst)) {
+          // Re-homed while this host was lost: the instance runs elsewhere now; this copy must not go on.
+          await this.deps.tmux.killSession(s.name);
+          continue;
+        }
         if (!inst || inst.state === 'terminated') {
           await this.emit({
             kind: 'tmux.orphan',
@@ -985,7 +1196,9 @@ export class Organisation implements Orchestrator {
       }
     }
     // Rate-limited instances wait on (their leases held); budgets' time checks run again.
-    const blocked = (await this.store.instances.list({ states: ['blocked'] })).map((i) => i.id);
+    const blocked = (await this.store.instances.list({ states: ['blocked'] }))
+      .filter((i) => this.owns(i))
+      .map((i) => i.id);
     await this.rateLimits.restore(blocked);
     await this.budgets.start();
     return { adopted, lost };
@@ -998,31 +1211,42 @@ export class Organisation implements Orchestrator {
 
   /** Stops every live instance (used by `down`). */
   async stopAll(reason: string): Promise<void> {
-    const live = await this.store.instances.list({ states: LIVE_STATES });
+    const live = (await this.store.instances.list({ states: LIVE_STATES })).filter((i) => this.owns(i));
     for (const inst of live.reverse()) await this.stopInstance(inst, 'supervisor', false, reason);
   }
 
   // ---- internals --------------------------------------------------------------------------------
 
-  private async launch(opts: {
-    run: Run;
-    parent: Instance | null;
-    role: Role;
-    name: string;
-    prompt?: string | undefined;
-    agent?: AgentKind | undefined;
-    taskId?: string | undefined;
-    /** A pre-chosen id (the scheduler assigns the task to it before the spawn). */
-    id?: string | undefined;
-    /** The dead instance this one succeeds: its briefing names that attempt. */
-    predecessor?: Instance | undefined;
-    /** The child's own budget, carved out of the budgets over its parent. */
-    budget?: BudgetLimits | undefined;
-  }): Promise<SpawnResult> {
+  private async launch(opts: LaunchRequest): Promise<SpawnResult> {
     const { run, parent, role } = opts;
     const agent = opts.agent ?? run.agent;
     adapterFor(agent);
     const id = opts.id ?? newInstanceId(role);
+    return this.hosts.placed(opts.host, async (host) => {
+      if (host === this.hosts.id) return this.launchHere({ ...opts, agent, id });
+      return this.hosts.request<SpawnResult>(
+        host,
+        'spawn',
+        {
+          runId: run.id,
+          parentId: parent?.id ?? null,
+          role,
+          name: opts.name,
+          prompt: opts.prompt ?? null,
+          agent,
+          taskId: opts.taskId ?? null,
+          id,
+          predecessorId: opts.predecessor?.id ?? null,
+          budget: opts.budget ?? null,
+        },
+        this.spawnWaitMs(),
+      );
+    });
+  }
+
+  /** Starts an instance on this host, once the budgets over its parent admit it. */
+  private async launchHere(opts: LaunchRequest & { agent: AgentKind; id: string }): Promise<SpawnResult> {
+    const { run, parent, role, agent, id } = opts;
     // Counted from here (before the slow worktree setup), so concurrent spawns cannot both take the last slot.
     const admission = await this.budgets.admit(
       parent,
@@ -1065,7 +1289,14 @@ export class Organisation implements Orchestrator {
     let worktree: string | null = null;
     let taskId: string | null = null;
     let cwd = dir;
-    const base = parent?.branch ?? run.targetBranch;
+    // A successor on the same task starts from what its predecessor committed (its branch's last commit).
+    const base =
+      role === 'specialist' &&
+      opts.predecessor?.branch &&
+      opts.predecessor.taskId === opts.taskId &&
+      (await git.branchExists(run.repo, opts.predecessor.branch))
+        ? opts.predecessor.branch
+        : (parent?.branch ?? run.targetBranch);
     if (role === 'executive') {
       branch = run.targetBranch;
     } else if (role === 'manager') {
@@ -1092,6 +1323,7 @@ export class Organisation implements Orchestrator {
       worktree,
       cwd,
       tmuxSession: `tc-${id}`,
+      host: this.hosts.id,
       pid: null,
       tokenHash: hashToken(token),
       task: opts.prompt ?? null,
@@ -1253,7 +1485,9 @@ export class Organisation implements Orchestrator {
 
   private async screenTail(inst: Instance, count = 30): Promise<string> {
     try {
-      const { lines } = await this.deps.tmux.capture(inst.tmuxSession);
+      const lines = this.owns(inst)
+        ? (await this.deps.tmux.capture(inst.tmuxSession)).lines
+        : (await this.read(null, inst.id)).text.split('\n');
       return lines
         .filter((l) => l.trim() !== '')
         .slice(-count)
@@ -1271,6 +1505,9 @@ export class Organisation implements Orchestrator {
     reason: string,
   ): Promise<string | null> {
     const { tmux, git } = this.deps;
+    if (!this.owns(inst) && !(await this.hosts.isLost(inst.host))) {
+      return this.hosts.request(inst.host, 'stop', { id: inst.id, actor, cascade, reason });
+    }
     await tmux.killSession(inst.tmuxSession);
     const updated = await this.transition(inst.id, [...LIVE_STATES, 'dead'], 'terminated', reason, {
       endedAt: Date.now(),
@@ -1355,6 +1592,7 @@ export class Organisation implements Orchestrator {
   private async planRecovery(inst: Instance): Promise<string> {
     const manual = `Restart it in place with restart(id: "${inst.id}") (it resumes its conversation), or terminate it.`;
     if (this.closing) return manual;
+    if (await this.hosts.isLost(inst.host)) return this.rehome(inst);
     if (await this.inBatch(inst)) {
       await this.recoveryEvent(inst.id, 'replace', 0);
       return 'execute_parallel hands its task to a new specialist.';
@@ -1757,7 +1995,8 @@ export class Organisation implements Orchestrator {
     this.delivering.add(id);
     try {
       const inst = await this.store.instances.get(id);
-      if (!inst || inst.state !== 'idle') return;
+      // Another host's supervisor delivers to its own instances (woken by the store's change hints).
+      if (!inst || inst.state !== 'idle' || !this.owns(inst)) return;
       if (await this.budgets.pausedOver(id)) return;
       const pending = await this.pendingPrompt(id);
       if (!pending) return;
@@ -1802,6 +2041,7 @@ export class Organisation implements Orchestrator {
       branch: i.branch,
       agent: i.agent,
       tmuxSession: i.tmuxSession,
+      host: i.host,
       pid: i.pid,
       taskId: i.taskId,
       error: i.error,
@@ -1812,7 +2052,14 @@ export class Organisation implements Orchestrator {
   }
 
   private spawnResult(i: Instance): SpawnResult {
-    return { id: i.id, role: i.role, branch: i.branch, worktree: i.worktree, tmuxSession: i.tmuxSession };
+    return {
+      id: i.id,
+      role: i.role,
+      branch: i.branch,
+      worktree: i.worktree,
+      tmuxSession: i.tmuxSession,
+      host: i.host,
+    };
   }
 
   private async mustGet(id: string): Promise<Instance> {

@@ -8,6 +8,7 @@ import {
   newInstanceId,
   type Logger,
   type Signals,
+  type Instance,
   type Task,
 } from '../core/index.js';
 import type { Store } from '../store/index.js';
@@ -34,6 +35,8 @@ export interface ParallelDeps {
   }) => Promise<void>;
   /** Tells the task's creator that a specialist could not be started for it (it will be retried). */
   reportStartFailure: (task: Task, error: string) => Promise<void>;
+  /** Whether this supervisor runs the manager (each batch is scheduled by its manager's host). */
+  owns: (manager: Instance) => boolean;
   /** How many more instances the budgets over the manager let it start now (Infinity: no budget; 0: paused). */
   capacity?: (managerId: string, runId: string) => Promise<number>;
 }
@@ -89,7 +92,7 @@ export class ParallelScheduler {
     for (const m of await this.deps.store.instances.list({
       states: LIVE_STATES,
     })) {
-      if (m.role !== 'specialist' && (await this.load(m.id))) this.ensureLoop(m.id);
+      if (m.role !== 'specialist' && this.deps.owns(m) && (await this.load(m.id))) this.ensureLoop(m.id);
     }
   }
 
@@ -125,7 +128,8 @@ export class ParallelScheduler {
   private async pump(managerId: string, batch: Batch): Promise<boolean> {
     const { store } = this.deps;
     const manager = await store.instances.get(managerId);
-    if (!manager || manager.state === 'terminated') return false;
+    // Terminated, or re-homed on another host (whose scheduler took the batch over).
+    if (!manager || manager.state === 'terminated' || !this.deps.owns(manager)) return false;
     // A dead manager is usually restarted (e.g. after the tmux server was killed): its batch waits for it.
     if (!isLive(manager.state)) return true;
     const tasks = await store.tasks.list({ ids: batch.tasks.map((t) => t.id) });

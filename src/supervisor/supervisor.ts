@@ -56,6 +56,7 @@ export class Supervisor {
   private resources: ResourceSampler | undefined;
   private stopReaping: (() => void) | undefined;
   private stopListening: (() => void) | undefined;
+  private stopServing: (() => void) | undefined;
   private releaseLock: (() => void) | undefined;
   private store: Store | undefined;
   private port = 0;
@@ -107,7 +108,9 @@ export class Supervisor {
     // CPU and RSS per instance and of the host for the dashboard and `top`; no tmux call per tick.
     const resources = new ResourceSampler({
       targets: async () =>
-        (await store.instances.list({ states: LIVE_STATES })).map((i) => ({ id: i.id, pid: i.pid })),
+        (await store.instances.list({ states: LIVE_STATES }))
+          .filter((i) => org.owns(i))
+          .map((i) => ({ id: i.id, pid: i.pid })),
       tmuxPid: () => tmux.knownServerPid,
       onError: (err) => log.warn({ err }, 'resource sampling failed'),
       onSample: () => org.signals.notify('resources'),
@@ -125,6 +128,7 @@ export class Supervisor {
         url: this.url,
         home: config.home,
         store: store.backend,
+        host: config.host,
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
         tmux: await tmux.version(),
         tmuxSocket: this.paths.tmuxSocket,
@@ -141,6 +145,19 @@ export class Supervisor {
     await tmux.setPaneDiedHook(
       `${nodeQuoted} -e 'fetch(process.argv[1],{method:"POST"}).catch(()=>{})' '${this.url}/hooks/tmux/pane-died'`,
     );
+    // Registered before reconciling: a host id another live supervisor holds stops this start here.
+    await org.hosts.start(this.url, {
+      registered: (host) =>
+        org.emit({
+          kind: 'host.up',
+          actor: 'supervisor',
+          instanceId: null,
+          data: { host: host.id, incarnation: host.incarnation, url: host.url, capacity: host.capacity },
+        }),
+      lost: (host, silentMs) => org.hostLost(host.id, silentMs),
+      fenced: () => org.fenced(),
+    });
+    this.stopServing = org.hosts.serve((req) => org.handleHostRequest(req));
     const { adopted, lost } = await org.reconcile();
     // Leases that lapsed while no supervisor ran go back to the pool; unfinished batches resume.
     await org.coordinator.start();
@@ -222,6 +239,7 @@ export class Supervisor {
 
   private async doStop(opts: { stopInstances: boolean }): Promise<void> {
     this.stopListening?.();
+    this.stopServing?.();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.resources?.stop();
     this.stopReaping?.();
@@ -235,6 +253,8 @@ export class Supervisor {
     }
     await org?.deps.tmux.close();
     if (org) {
+      // Only after `down` is the host gone for good; a plain stop (a restart) keeps it up for adoption.
+      await org.hosts.stop(opts.stopInstances).catch(() => undefined);
       await org.emit({
         kind: 'supervisor.stopped',
         actor: 'supervisor',

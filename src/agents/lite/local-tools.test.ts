@@ -92,6 +92,13 @@ void describe('local tools', () => {
     assert.match(res.content, /nothing to commit/);
   });
 
+  void test('git_commit of a commit that is already HEAD (same message, nothing new) returns its sha', async () => {
+    const head = (await runCommand(['git', 'rev-parse', 'HEAD'], { cwd: repo })).stdout.trim();
+    const res = await call('git_commit', { message: 'feat(a): add a' });
+    assert.equal(res.isError, false, res.content);
+    assert.deepEqual(JSON.parse(res.content), { commit: head, alreadyCommitted: true });
+  });
+
   void test('an unknown local tool is an error result, not a throw', async () => {
     assert.equal((await call('rm_rf', {})).isError, true);
   });

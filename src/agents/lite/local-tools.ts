@@ -143,7 +143,14 @@ export function createLocalTools(opts: { cwd: string; instanceId: string }): Loc
           [1],
         );
         if (res.exitCode !== 0) {
-          const why = `${res.stdout}\n${res.stderr}`.includes('nothing to commit')
+          const nothing = `${res.stdout}\n${res.stderr}`.includes('nothing to commit');
+          // Idempotent: the same commit is already HEAD (a retry, or a successor starting from the branch of
+          // a predecessor that committed this work before it died).
+          if (nothing && (await git(['log', '-1', '--format=%B'], [128])).stdout.trim() === message.trim()) {
+            const head = (await git(['rev-parse', 'HEAD'])).stdout.trim();
+            return JSON.stringify({ commit: head, alreadyCommitted: true });
+          }
+          const why = nothing
             ? 'nothing to commit'
             : (res.stderr.trim().split('\n')[0] ?? `git commit exited with ${res.exitCode}`);
           throw new TmuxClaudeError('CONFLICT', `git commit failed: ${why}`, {

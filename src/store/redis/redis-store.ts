@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { TmuxClaudeError, notFound, type Instance, type InstanceState, type Run } from '../../core/index.js';
 import type {
   EventLog,
+  HostStore,
   InstanceFilter,
   InstancePatch,
   InstanceStore,
@@ -29,6 +30,7 @@ import {
   type RedisTarget,
 } from './redis-common.js';
 import { makeRedisEventLog } from './redis-events.js';
+import { makeRedisHostStore, RedisHostLink } from './redis-hosts.js';
 import { makeRedisKnowledgeStore } from './redis-knowledge.js';
 import { makeRedisMessageStore } from './redis-messages.js';
 import { makeRedisTaskStores } from './redis-tasks.js';
@@ -105,6 +107,7 @@ function toInstance(h: Record<string, string>): Instance {
     worktree: strOrNull(h.worktree),
     cwd: h.cwd!,
     tmuxSession: h.tmuxSession!,
+    host: h.host ?? '',
     pid: numOrNull(h.pid),
     tokenHash: h.tokenHash!,
     task: strOrNull(h.task),
@@ -150,6 +153,8 @@ export class RedisStore implements Store {
   readonly knowledge: KnowledgeStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
+  readonly hosts: HostStore;
+  readonly link: RedisHostLink;
   /** The key prefix of this store. */
   readonly prefix: string;
   private readonly redis: Redis;
@@ -173,6 +178,8 @@ export class RedisStore implements Store {
     this.knowledge = g(makeRedisKnowledgeStore(this.redis, this.prefix));
     this.events = g(makeRedisEventLog(this.redis, this.prefix, changed));
     this.meta = g(this.makeMeta());
+    this.hosts = g(makeRedisHostStore(this.redis, this.prefix));
+    this.link = new RedisHostLink(this.redis, this.target);
   }
 
   /** The id this store's wake-up hints carry (its subscriber connection is named after it): for diagnostics. */
@@ -211,6 +218,7 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.wake.close();
+    this.link.close();
     if (this.redis.status === 'end') return;
     if (this.redis.status !== 'ready') {
       this.redis.disconnect();
@@ -276,6 +284,7 @@ export class RedisStore implements Store {
           (i) =>
             (filter.runId === undefined || i.runId === filter.runId) &&
             (filter.parentId === undefined || i.parentId === filter.parentId) &&
+            (filter.host === undefined || i.host === filter.host) &&
             (filter.states === undefined || filter.states.includes(i.state)),
         );
       },

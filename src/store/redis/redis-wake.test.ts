@@ -33,6 +33,7 @@ function instance(role: Role, parentId: string | null): Instance {
     worktree: null,
     cwd: '/tmp',
     tmuxSession: `tc-${n}`,
+    host: 'h1',
     pid: null,
     tokenHash: `hash-${n}`,
     task: null,

@@ -25,6 +25,7 @@ import type {
   KnowledgeStore,
   MessageStore,
   MetaStore,
+  HostStore,
   NewMessage,
   ReservationStore,
   RunStore,
@@ -34,6 +35,7 @@ import type {
 import { GENESIS_HASH, eventHash, verifyChain, type ChainHead, type StoredEvent } from '../event-chain.js';
 import { makeKnowledgeStore } from './sqlite-knowledge.js';
 import { makeTaskStores } from './sqlite-tasks.js';
+import { makeSqliteHostStore } from './sqlite-hosts.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
@@ -45,7 +47,12 @@ CREATE TABLE IF NOT EXISTS instances (
   agent TEXT NOT NULL, state TEXT NOT NULL, branch TEXT, worktree TEXT, cwd TEXT NOT NULL,
   tmux_session TEXT NOT NULL, pid INTEGER, token_hash TEXT NOT NULL, task TEXT, task_id TEXT,
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, ended_at INTEGER, error TEXT,
-  seq INTEGER NOT NULL, progress TEXT
+  seq INTEGER NOT NULL, progress TEXT, host TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS hosts (
+  id TEXT PRIMARY KEY, state TEXT NOT NULL, incarnation TEXT NOT NULL, pid INTEGER NOT NULL, url TEXT NOT NULL,
+  capacity INTEGER NOT NULL, started_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, lost_at INTEGER,
+  lost_by TEXT
 );
 CREATE INDEX IF NOT EXISTS instances_parent ON instances(parent_id);
 CREATE INDEX IF NOT EXISTS instances_token ON instances(token_hash);
@@ -139,6 +146,7 @@ type PostResult = Awaited<ReturnType<MessageStore['post']>>;
 /** Columns added after a table was first shipped: added in place to stores created by older versions. */
 const ADDED_COLUMNS: Array<[table: string, column: string, type: string]> = [
   ['instances', 'progress', 'TEXT'],
+  ['instances', 'host', "TEXT NOT NULL DEFAULT ''"],
   ['events', 'prev_hash', 'TEXT'],
   ['events', 'hash', 'TEXT'],
 ];
@@ -242,6 +250,7 @@ function rowToInstance(r: Row): Instance {
     worktree: (r.worktree as string | null) ?? null,
     cwd: r.cwd as string,
     tmuxSession: r.tmux_session as string,
+    host: r.host as string,
     pid: (r.pid as number | null) ?? null,
     tokenHash: r.token_hash as string,
     task: (r.task as string | null) ?? null,
@@ -387,6 +396,7 @@ export class SqliteStore implements Store {
   readonly knowledge: KnowledgeStore;
   readonly events: EventLog;
   readonly meta: MetaStore;
+  readonly hosts: HostStore;
   private readonly db: Database.Database;
 
   constructor(file: string) {
@@ -412,6 +422,7 @@ export class SqliteStore implements Store {
     this.knowledge = makeKnowledgeStore(this.db);
     this.events = this.makeEvents();
     this.meta = this.makeMeta();
+    this.hosts = makeSqliteHostStore(this.db);
   }
 
   async ping(): Promise<void> {
@@ -430,10 +441,11 @@ export class SqliteStore implements Store {
     const db = this.db;
     const prepared = statementCache(db);
     const insert = db.prepare(`INSERT INTO instances (id, run_id, role, parent_id, name, agent, state, branch,
-      worktree, cwd, tmux_session, pid, token_hash, task, task_id, created_at, updated_at, ended_at, error, seq, progress)
+      worktree, cwd, tmux_session, pid, token_hash, task, task_id, created_at, updated_at, ended_at, error, seq, progress,
+      host)
       VALUES (@id, @runId, @role, @parentId, @name, @agent, @state, @branch, @worktree, @cwd, @tmuxSession, @pid,
       @tokenHash, @task, @taskId, @createdAt, @updatedAt, @endedAt, @error,
-      (SELECT COALESCE(MAX(seq), 0) + 1 FROM instances), @progressJson)`);
+      (SELECT COALESCE(MAX(seq), 0) + 1 FROM instances), @progressJson, @host)`);
     const byId = db.prepare('SELECT * FROM instances WHERE id = ?');
     const byToken = db.prepare('SELECT * FROM instances WHERE token_hash = ?');
     const columns: Record<keyof InstancePatch, string> = {
@@ -445,6 +457,8 @@ export class SqliteStore implements Store {
       branch: 'branch',
       worktree: 'worktree',
       progress: 'progress',
+      host: 'host',
+      cwd: 'cwd',
     };
     const update = db.transaction(
       (id: string, patch: InstancePatch, expect?: readonly InstanceState[]): Instance | null => {
@@ -486,6 +500,7 @@ export class SqliteStore implements Store {
           ['run_id', filter.runId],
           ['parent_id', filter.parentId],
           ['state', filter.states],
+          ['host', filter.host],
         ]);
         return (prepared(`SELECT * FROM instances ${sql} ORDER BY seq`).all(...values) as Row[]).map(
           rowToInstance,

@@ -47,6 +47,7 @@ function instance(overrides: Partial<Instance> = {}): Instance {
     worktree: null,
     cwd: '/tmp',
     tmuxSession: 'tc-x',
+    host: 'h1',
     pid: null,
     tokenHash: `hash-${counter}-${Math.random()}`,
     task: null,
@@ -118,6 +119,49 @@ export function runStoreContract(name: string, makeHarness: () => StoreHarness):
       await assert.rejects(store.instances.update('missing', { state: 'idle' }), (e: unknown) => {
         return (e as TmuxClaudeError).code === 'NOT_FOUND';
       });
+    });
+
+    it('filters instances by host and moves one to another host (re-homing)', async () => {
+      const runId = uniq('run-host');
+      const a = instance({ runId, host: 'h-a' });
+      const b = instance({ runId, host: 'h-b' });
+      for (const i of [a, b]) await store.instances.create(i);
+      const onA = async () => (await store.instances.list({ runId, host: 'h-a' })).map((i) => i.id);
+      assert.deepEqual(await onA(), [a.id]);
+      const moved = await store.instances.update(b.id, { host: 'h-a', cwd: '/elsewhere' });
+      assert.deepEqual([moved?.host, moved?.cwd], ['h-a', '/elsewhere']);
+      assert.deepEqual(await onA(), [a.id, b.id]);
+    });
+
+    it('registers hosts, heartbeats, declares a silent one lost exactly once, and refuses a live duplicate', async () => {
+      const id = uniq('host');
+      const reg = { id, incarnation: 'one', pid: 11, url: 'http://127.0.0.1:1', capacity: 5, startedAt: 1 };
+      const up = await store.hosts.register(reg, 1_000, 10_000);
+      assert.deepEqual([up.state, up.lastSeen, up.lostAt], ['up', 1_000, null]);
+      assert.equal((await store.hosts.heartbeat(id, 'one', 2_000))?.lastSeen, 2_000);
+      assert.equal(await store.hosts.heartbeat(id, 'other', 2_500), null, 'another incarnation');
+      // A second live supervisor under the same id is refused while the first heartbeats.
+      await assert.rejects(
+        store.hosts.register({ ...reg, incarnation: 'two' }, 3_000, 10_000),
+        (e: unknown) => (e as TmuxClaudeError).code === 'CONFLICT' && /in use/.test((e as Error).message),
+      );
+      assert.equal(await store.hosts.markLost(id, 1_500, 'h-x', 3_000), false, 'heard from since');
+      const [first, second] = await Promise.all([
+        store.hosts.markLost(id, 2_500, 'h-x', 3_000),
+        store.hosts.markLost(id, 2_500, 'h-y', 3_000),
+      ]);
+      assert.equal(Number(first) + Number(second), 1, 'one caller declares it lost');
+      const lost = await store.hosts.get(id);
+      assert.equal(lost?.state, 'lost');
+      assert.ok(lost?.lostBy === 'h-x' || lost?.lostBy === 'h-y');
+      assert.equal(await store.hosts.heartbeat(id, 'one', 3_500), null, 'a lost incarnation is fenced');
+      // It comes back under a new incarnation; a clean stop marks it down.
+      const back = await store.hosts.register({ ...reg, incarnation: 'three' }, 4_000, 10_000);
+      assert.deepEqual([back.state, back.lostBy], ['up', null]);
+      await store.hosts.markDown(id, 'three', 5_000);
+      assert.equal((await store.hosts.get(id))?.state, 'down');
+      assert.ok((await store.hosts.list()).some((h) => h.id === id));
+      assert.equal(await store.hosts.get('no-such-host'), null);
     });
 
     it('filters instances by state', async () => {

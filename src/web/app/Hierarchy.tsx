@@ -69,6 +69,8 @@ function InstanceRow(props: {
   cpu: number | null;
   rss: number | null;
   focused: boolean;
+  /** Several hosts run the organisation: say where each instance runs. */
+  showHost: boolean;
   onFocus: (id: string) => void;
 }) {
   const { inst, task } = props;
@@ -97,9 +99,14 @@ function InstanceRow(props: {
         <span class={`role role-${inst.role}`} title={inst.role}>
           {ROLE_LETTER[inst.role] ?? '?'}
         </span>
-        <span class="inst-name" title={inst.name}>
+        <span class="inst-name" title={`${inst.name} on host ${inst.host}`}>
           {inst.name}
         </span>
+        {props.showHost && (
+          <span class="inst-host mono" data-testid="instance-host-label">
+            @{inst.host}
+          </span>
+        )}
         <StateBadge state={inst.state} />
         {inst.pendingMessages > 0 && (
           <span class="unread" data-testid="unread" title={`${inst.pendingMessages} undelivered message(s)`}>
@@ -150,6 +157,7 @@ export function Hierarchy(props: { focusId: string | null; onFocus: (id: string)
   const [hideEnded, setHideEnded] = useState(false);
   const instances = l.runInstances();
   const nodes = flatten(instances, hideEnded);
+  const manyHosts = new Set(instances.map((i) => i.host)).size > 1;
   const tasks = new Map(l.tasks.map((t) => [t.id, t]));
   const latest = l.latestResources?.instances ?? {};
   const liveCount = instances.filter((i) => isLive(i.state)).length;
@@ -195,6 +203,7 @@ export function Hierarchy(props: { focusId: string | null; onFocus: (id: string)
                 cpu={s ? s.cpuPercent : null}
                 rss={s ? s.rssBytes : null}
                 focused={props.focusId === n.inst.id}
+                showHost={manyHosts}
                 onFocus={props.onFocus}
               />
             );

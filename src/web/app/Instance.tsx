@@ -133,9 +133,9 @@ export function InstanceDetails({ id, onFocus }: { id: string | null; onFocus: (
           </dd>
           <dt>branch</dt>
           <dd class="mono">{inst.branch ?? '–'}</dd>
-          <dt>tmux / pid</dt>
-          <dd class="mono">
-            {inst.tmuxSession} · {inst.pid ?? '–'}
+          <dt>host / tmux / pid</dt>
+          <dd class="mono" data-testid="instance-host">
+            {inst.host} · {inst.tmuxSession} · {inst.pid ?? '–'}
           </dd>
           <dt>progress</dt>
           <dd>

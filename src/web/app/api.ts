@@ -24,6 +24,8 @@ export interface InstanceView {
   branch: string | null;
   agent: string;
   tmuxSession: string;
+  /** The host whose supervisor runs it (several share a Redis store). */
+  host: string;
   pid: number | null;
   taskId: string | null;
   error: string | null;
