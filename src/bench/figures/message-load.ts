@@ -16,6 +16,8 @@ export interface LoadOptions {
   idle: IdleSample | undefined;
   tmuxServerPid: number | null;
   agentPids: readonly number[];
+  /** The paced phase: every instance gets a message every `periodMs` for `windowMs`. */
+  paced: { periodMs: number; windowMs: number };
   /** Called just before the first send and just after the last delivery (e.g. to profile the window). */
   around?: { before: () => Promise<void>; after: () => Promise<void> };
 }
@@ -28,6 +30,55 @@ export interface LoadResult {
   messagesPerSecond: number;
   delivered: number;
   sent: number;
+  paced: PacedResult;
+}
+
+/** The paced phase of figure 4: a steady message rate well under what the machine can carry. */
+export interface PacedResult {
+  supervisor: ProcessSamples;
+  periodMs: number;
+  messagesPerSecond: number;
+  delivered: number;
+  sent: number;
+}
+
+/**
+ * Every instance gets one message every `periodMs`, the instances' slots spread evenly over the period, for
+ * `windowMs`; the supervisor's CPU and RSS are sampled over the window.
+ */
+async function pacedLoad(
+  ctx: BenchContext,
+  ids: readonly string[],
+  periodMs: number,
+  windowMs: number,
+): Promise<PacedResult> {
+  const sampler = new ProcessSampler([ctx.org.supervisorPid]).start();
+  const t0 = performance.now();
+  let sent = 0;
+  let delivered = 0;
+  await Promise.all(
+    ids.map(async (id, k) => {
+      for (let at = (k * periodMs) / ids.length; at < windowMs; at += periodMs) {
+        const wait = t0 + at - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        sent++;
+        const res = await ctx.org.api.request<{ delivered: boolean }>(
+          'POST',
+          `/instances/${id}/send`,
+          { text: `paced message ${sent}: please acknowledge`, timeoutS: 120 },
+          150_000,
+        );
+        if (res.delivered) delivered++;
+      }
+    }),
+  );
+  const supervisor = sampler.stop();
+  const messagesPerSecond = delivered / (supervisor.seconds || windowMs / 1000);
+  ctx.progress(
+    `fig 4: paced, ${delivered}/${sent} delivered at ${messagesPerSecond.toFixed(1)} msg/s, ` +
+      `supervisor ${supervisor.meanCpuPercent.toFixed(1)} % CPU`,
+  );
+  return { supervisor, periodMs, messagesPerSecond, delivered, sent };
 }
 
 async function deliveredLatencies(ctx: BenchContext, afterSeq: number, ids: Set<string>): Promise<number[]> {
@@ -91,6 +142,8 @@ export async function messageLoad(ctx: BenchContext, opts: LoadOptions): Promise
   await org.waitIdle(ids);
   const modelRequests = org.model.requests - requests0;
   const latencies = await deliveredLatencies(ctx, seq0, new Set(ids));
+  const paced = await pacedLoad(ctx, ids, opts.paced.periodMs, opts.paced.windowMs);
+  await org.waitIdle(ids);
 
   const base = await ctx.lab.deliverRounds(opts.readers, rounds);
   const baseRate = (opts.readers.length * rounds) / (base.wallMs / 1000);
@@ -120,6 +173,18 @@ export async function messageLoad(ctx: BenchContext, opts: LoadOptions): Promise
       supervisor.rssBytes.map((b) => b / MB),
       idle ? { label: `supervisor, ${n} idle`, value: median(idle.rssBytes) / MB } : null,
     ),
+    cpuRow(
+      `supervisor CPU, paced: a message to each instance every ${paced.periodMs / 1000} s ` +
+        `(${paced.messagesPerSecond.toFixed(0)} msg/s)`,
+      paced.supervisor,
+      idle ? { label: `supervisor, ${n} idle`, value: idle.meanCpuPercent } : null,
+    ),
+    row(
+      'supervisor RSS, paced',
+      'MB',
+      paced.supervisor.rssBytes.map((b) => b / MB),
+      idle ? { label: `supervisor, ${n} idle`, value: median(idle.rssBytes) / MB } : null,
+    ),
     cpuRow('context: tmux server CPU', tmux),
     row("context: CPU of the supervisor's short-lived children (tmux/git clients)", '%', [childCpuPercent]),
     cpuRow(`context: all ${n} light runtimes' CPU (sum)`, agents),
@@ -132,6 +197,7 @@ export async function messageLoad(ctx: BenchContext, opts: LoadOptions): Promise
     messagesPerSecond,
     delivered,
     sent,
+    paced,
     figure: {
       id: 'message-load',
       title: `4. ${n} live instances exchanging messages`,
@@ -142,7 +208,10 @@ export async function messageLoad(ctx: BenchContext, opts: LoadOptions): Promise
         'against the scripted model. Latency is the supervisor’s own `message.delivered` latencyMs (from the ' +
         'message being stored to the agent’s UserPromptSubmit hook with the exact text; it includes waiting ' +
         'for the previous turn to end and the 200 ms pause before Enter). CPU and RSS are sampled over the ' +
-        'load window as in figure 3.',
+        'load window as in figure 3. Then the paced phase: for ' +
+        `${opts.paced.windowMs / 1000} s every instance gets one message every ${opts.paced.periodMs / 1000} s ` +
+        '(the instances’ slots spread evenly over the period), each starting a turn; a steady rate that is ' +
+        'still faster than a real model answers, so every agent takes a turn every few seconds.',
       baseline:
         `The same delivery path without tmux-claude: ${n} reader panes (\`node -e\`, raw mode, POSTs each line ` +
         'on Enter) on the scratch tmux server get the same number of lines through the project’s tmux driver ' +
@@ -156,6 +225,8 @@ export async function messageLoad(ctx: BenchContext, opts: LoadOptions): Promise
         `Load window ${(wallMs / 1000).toFixed(1)} s. At ${cpuPerMessageMs.toFixed(1)} ms of supervisor CPU per ` +
           `delivered message, 10 % of one core corresponds to about ${(100 / cpuPerMessageMs).toFixed(0)} ` +
           'messages per second across all instances; this load runs as fast as the machine allows.',
+        `Paced phase: ${paced.delivered} of ${paced.sent} sends reported delivered over ` +
+          `${paced.supervisor.seconds.toFixed(1)} s.`,
       ],
     },
   };
