@@ -10,52 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { deleteKeysUnder } from '../store/redis/redis-admin.js';
 import { sleep } from './figures/context.js';
 
 function client(url: string): Redis {
   const r = new Redis(url, { maxRetriesPerRequest: 1 });
   r.on('error', () => {});
   return r;
-}
-
-/** Null when Redis answers PING at `url`, else why not. */
-export async function redisUnreachable(url: string): Promise<string | null> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 2_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  let cause: Error | undefined;
-  redis.on('error', (err: Error) => (cause ??= err));
-  try {
-    await redis.connect();
-    await redis.ping();
-    return null;
-  } catch (err) {
-    return (cause ?? (err instanceof Error ? err : new Error(String(err)))).message;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Deletes every key under the prefix (SCAN + UNLINK). */
-export async function deleteRedisKeys(url: string, prefix: string): Promise<number> {
-  const redis = client(url);
-  try {
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-    let cursor = '0';
-    let deleted = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** A fresh key prefix for one benchmark run. */
@@ -250,7 +211,7 @@ export async function redisClaimLoop(
     if (done !== tasks) throw new Error(`redis claim baseline: ${done} of ${tasks} tasks were done`);
     return { cyclesPerSecond: tasks / (wallMs / 1000), claimMs, doneMs };
   } finally {
-    await deleteRedisKeys(url, `${prefix}raw-`).catch(() => undefined);
+    await deleteKeysUnder(url, `${prefix}raw-`).catch(() => undefined);
     for (const c of conns) c.disconnect();
   }
 }

@@ -14,37 +14,12 @@ import {
 import { SqliteStore } from '../store/index.js';
 import { MAX_BODY_BYTES, type Sender } from './address.js';
 import { Bus } from './bus.js';
+import { testInstance } from '../testing/instances.js';
 
 const RUN = 'run-bus';
-let n = 0;
 
 function instance(role: Role, parentId: string | null, overrides: Partial<Instance> = {}): Instance {
-  n += 1;
-  const now = Date.now();
-  return {
-    id: `${role.slice(0, 4)}-${n}`,
-    runId: RUN,
-    role,
-    parentId,
-    name: `${role}-${n}`,
-    agent: 'lite',
-    state: 'idle',
-    branch: null,
-    worktree: null,
-    cwd: '/tmp',
-    tmuxSession: `tc-${n}`,
-    host: 'h1',
-    pid: null,
-    tokenHash: `hash-${n}`,
-    task: null,
-    taskId: null,
-    createdAt: now,
-    updatedAt: now,
-    endedAt: null,
-    error: null,
-    progress: null,
-    ...overrides,
-  };
+  return testInstance({ runId: RUN, role, parentId, ...overrides });
 }
 
 function as(i: Instance): Sender {

@@ -14,6 +14,7 @@ import {
 import { SqliteStore } from '../store/index.js';
 import { Budgets, parseLimits } from './budgets.js';
 import { limitReport } from './rate-limits.js';
+import { testInstance } from '../testing/instances.js';
 
 function instance(
   id: string,
@@ -21,29 +22,7 @@ function instance(
   parentId: string | null,
   state: Instance['state'] = 'idle',
 ): Instance {
-  return {
-    id,
-    runId: 'run-1',
-    role,
-    parentId,
-    name: id,
-    agent: 'lite',
-    state,
-    branch: null,
-    worktree: null,
-    cwd: '/tmp',
-    tmuxSession: `tc-${id}`,
-    host: 'h1',
-    pid: null,
-    tokenHash: `h-${id}`,
-    task: null,
-    taskId: null,
-    createdAt: 0,
-    updatedAt: 0,
-    endedAt: null,
-    error: null,
-    progress: null,
-  };
+  return testInstance({ id, role, parentId, state, name: id, createdAt: 0, updatedAt: 0 });
 }
 
 function setup(prices?: Record<string, { input: number; output: number }>) {

@@ -1,10 +1,13 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { adapterFor } from '../agents/index.js';
 import { Bus, type Sender, type SystemTopic } from '../bus/index.js';
 import { Coordinator, tasksChanged, type TaskNotice } from '../coordinator/index.js';
 import { KnowledgeBase } from '../knowledge/index.js';
 import {
+  AGENT_KINDS,
+  ROLES,
   LIVE_STATES,
   TmuxClaudeError,
   hashToken,
@@ -56,6 +59,7 @@ import type { HostRequest, Store } from '../store/index.js';
 import type { SessionInfo, StyledScreen, TmuxDriver } from '../tmux/index.js';
 import { descendants, loadInSubtree } from './access.js';
 import { Budgets, parseLimits, type BudgetView } from './budgets.js';
+import { parseBody } from './http-util.js';
 import { HostRegistry } from './hosts.js';
 import { RateLimits, limitReport } from './rate-limits.js';
 import { ParallelScheduler } from './parallel.js';
@@ -153,6 +157,35 @@ interface LaunchRequest {
   budget?: BudgetLimits | undefined;
   /** The host to run on; placement picks one when absent. */
   host?: string | undefined;
+}
+
+/** A launch on its way to the host that runs it: the records it names travel as ids. */
+const RemoteLaunch = z.object({
+  runId: z.string(),
+  parentId: z.string().nullable(),
+  role: z.enum(ROLES as [Role, ...Role[]]),
+  name: z.string(),
+  prompt: z.string().nullable(),
+  agent: z.enum(AGENT_KINDS as [AgentKind, ...AgentKind[]]),
+  taskId: z.string().nullable(),
+  id: z.string().min(1),
+  predecessorId: z.string().nullable(),
+  budget: z.unknown().nullable(),
+});
+
+function launchToWire(opts: LaunchRequest & { agent: AgentKind; id: string }): z.infer<typeof RemoteLaunch> {
+  return {
+    runId: opts.run.id,
+    parentId: opts.parent?.id ?? null,
+    role: opts.role,
+    name: opts.name,
+    prompt: opts.prompt ?? null,
+    agent: opts.agent,
+    taskId: opts.taskId ?? null,
+    id: opts.id,
+    predecessorId: opts.predecessor?.id ?? null,
+    budget: opts.budget ?? null,
+  };
 }
 
 export class Organisation implements Orchestrator {
@@ -768,21 +801,20 @@ export class Organisation implements Orchestrator {
     const id = str(a.id) ?? '';
     switch (req.kind) {
       case 'spawn': {
-        const predecessorId = str(a.predecessorId);
-        const parentId = str(a.parentId);
+        const w = parseBody(RemoteLaunch, a);
         return this.launch({
-          run: await this.mustGetRun(str(a.runId) ?? ''),
-          parent: parentId ? await this.mustGet(parentId) : null,
-          role: a.role as Role,
-          name: str(a.name) ?? '',
-          prompt: str(a.prompt),
-          agent: a.agent as AgentKind,
-          taskId: str(a.taskId),
-          id,
-          predecessor: predecessorId
-            ? ((await this.store.instances.get(predecessorId)) ?? undefined)
+          run: await this.mustGetRun(w.runId),
+          parent: w.parentId ? await this.mustGet(w.parentId) : null,
+          role: w.role,
+          name: w.name,
+          prompt: w.prompt ?? undefined,
+          agent: w.agent,
+          taskId: w.taskId ?? undefined,
+          id: w.id,
+          predecessor: w.predecessorId
+            ? ((await this.store.instances.get(w.predecessorId)) ?? undefined)
             : undefined,
-          budget: (a.budget as BudgetLimits | null) ?? undefined,
+          budget: w.budget === null ? undefined : parseLimits(w.budget, 'budget'),
           host: this.hosts.id,
         });
       }
@@ -1218,27 +1250,15 @@ export class Organisation implements Orchestrator {
   // ---- internals --------------------------------------------------------------------------------
 
   private async launch(opts: LaunchRequest): Promise<SpawnResult> {
-    const { run, parent, role } = opts;
-    const agent = opts.agent ?? run.agent;
+    const agent = opts.agent ?? opts.run.agent;
     adapterFor(agent);
-    const id = opts.id ?? newInstanceId(role);
+    const id = opts.id ?? newInstanceId(opts.role);
     return this.hosts.placed(opts.host, async (host) => {
       if (host === this.hosts.id) return this.launchHere({ ...opts, agent, id });
       return this.hosts.request<SpawnResult>(
         host,
         'spawn',
-        {
-          runId: run.id,
-          parentId: parent?.id ?? null,
-          role,
-          name: opts.name,
-          prompt: opts.prompt ?? null,
-          agent,
-          taskId: opts.taskId ?? null,
-          id,
-          predecessorId: opts.predecessor?.id ?? null,
-          budget: opts.budget ?? null,
-        },
+        launchToWire({ ...opts, agent, id }),
         this.spawnWaitMs(),
       );
     });

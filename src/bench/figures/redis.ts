@@ -13,13 +13,8 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { BenchOrg, callTool as call, type Spawned } from '../bench-org.js';
 import type { Cleanup } from '../cleanup.js';
-import {
-  benchPrefix,
-  deleteRedisKeys,
-  redisClaimLoop,
-  streamHandOff,
-  streamThroughput,
-} from '../redis-baseline.js';
+import { deleteKeysUnder } from '../../store/redis/redis-admin.js';
+import { benchPrefix, redisClaimLoop, streamHandOff, streamThroughput } from '../redis-baseline.js';
 import { median, quantile } from '../stats.js';
 import { row, type Figure, type Row } from '../types.js';
 import { sleep, type BenchContext } from './context.js';
@@ -183,7 +178,7 @@ export async function redisFigure(
   const prefix = benchPrefix();
   // Registered before the org: cleanup runs last-in first-out, so the keys go after its supervisor stopped.
   cleanup.add(`delete the Redis keys under ${prefix}`, async () => {
-    const n = await deleteRedisKeys(url, prefix);
+    const n = await deleteKeysUnder(url, prefix);
     progress(`cleanup: deleted ${n} Redis keys under ${prefix}`);
   });
   const store = new URL(url);

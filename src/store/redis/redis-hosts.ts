@@ -109,8 +109,14 @@ type Answer = { ok: true; value: unknown } | { ok: false; code: ErrorCode; messa
  * Requests between supervisors over Redis lists. Blocking pops need connections of their own: one per host
  * served, and one per request in flight (requests are rare: spawns, screen reads, stops, re-homing).
  */
+/** At most this many idle blocking connections are kept for requests. */
+const IDLE_WAITERS = 4;
+
 export class RedisHostLink implements HostLink {
   private readonly serving = new Set<() => void>();
+  /** Blocking connections free for the next request's wait (a dashboard terminal asks several times a second). */
+  private readonly idle: Redis[] = [];
+  private closed = false;
 
   constructor(
     private readonly redis: Redis,
@@ -125,7 +131,8 @@ export class RedisHostLink implements HostLink {
   ): Promise<unknown> {
     const P = this.target.prefix;
     const req: HostRequest = { id: randomUUID(), kind, args, deadline: Date.now() + timeoutMs };
-    const waiter = connect(this.target);
+    const waiter = this.idle.pop() ?? connect(this.target);
+    let reusable = false;
     try {
       await this.redis.lpush(`${P}host-req:${host}`, JSON.stringify(req)).catch((err: unknown) => {
         throw storeError(this.target, err);
@@ -135,6 +142,7 @@ export class RedisHostLink implements HostLink {
         .catch((err: unknown) => {
           throw storeError(this.target, err);
         });
+      reusable = true;
       if (!popped) {
         throw new TmuxClaudeError(
           'UNAVAILABLE',
@@ -148,7 +156,9 @@ export class RedisHostLink implements HostLink {
       if (answer.ok) return answer.value;
       throw new TmuxClaudeError(answer.code, answer.message, { hint: answer.hint });
     } finally {
-      waiter.disconnect();
+      // A wait cut short (an error) may still hold the server's BRPOP: that connection is not reused.
+      if (reusable && !this.closed && this.idle.length < IDLE_WAITERS) this.idle.push(waiter);
+      else waiter.disconnect();
     }
   }
 
@@ -198,6 +208,8 @@ export class RedisHostLink implements HostLink {
 
   /** Stops serving every host (the store is closing). */
   close(): void {
+    this.closed = true;
     for (const stop of [...this.serving]) stop();
+    for (const conn of this.idle.splice(0)) conn.disconnect();
   }
 }

@@ -8,6 +8,7 @@ import { signalKeysFor } from '../../supervisor/supervisor.js';
 import type { NewTask, StoreChange } from '../types.js';
 import { RedisStore } from './redis-store.js';
 import { REDIS_URL, deleteKeys, randomPrefix, storeUrl, whenRedis } from './testing/redis-harness.js';
+import { testInstance } from '../../testing/instances.js';
 
 /*
  * Two RedisStore instances on one prefix stand for two processes (two supervisors, or a supervisor and a CLI):
@@ -16,34 +17,9 @@ import { REDIS_URL, deleteKeys, randomPrefix, storeUrl, whenRedis } from './test
  */
 
 const RUN = 'run-wake';
-let n = 0;
 
 function instance(role: Role, parentId: string | null): Instance {
-  n += 1;
-  const now = Date.now();
-  return {
-    id: `${role.slice(0, 4)}-${n}`,
-    runId: RUN,
-    role,
-    parentId,
-    name: `${role}-${n}`,
-    agent: 'lite',
-    state: 'idle',
-    branch: null,
-    worktree: null,
-    cwd: '/tmp',
-    tmuxSession: `tc-${n}`,
-    host: 'h1',
-    pid: null,
-    tokenHash: `hash-${n}`,
-    task: null,
-    taskId: null,
-    createdAt: now,
-    updatedAt: now,
-    endedAt: null,
-    error: null,
-    progress: null,
-  };
+  return testInstance({ runId: RUN, role, parentId });
 }
 
 function task(id: string, createdBy: string): NewTask {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Instance, TmuxClaudeError } from '../../core/index.js';
 import type { NewMessage, Store } from '../types.js';
+import { testInstance } from '../../testing/instances.js';
 
 /** Builds a unique store for one suite run and disposes of it (files, key prefixes). */
 export interface StoreHarness {
@@ -33,32 +34,7 @@ function message(overrides: Partial<NewMessage> = {}): NewMessage {
 }
 
 function instance(overrides: Partial<Instance> = {}): Instance {
-  counter += 1;
-  const now = Date.now();
-  return {
-    id: `spec-${counter}-${Math.random().toString(36).slice(2, 8)}`,
-    runId: 'run-1',
-    role: 'specialist',
-    parentId: null,
-    name: 'worker',
-    agent: 'lite',
-    state: 'starting',
-    branch: null,
-    worktree: null,
-    cwd: '/tmp',
-    tmuxSession: 'tc-x',
-    host: 'h1',
-    pid: null,
-    tokenHash: `hash-${counter}-${Math.random()}`,
-    task: null,
-    taskId: null,
-    createdAt: now,
-    updatedAt: now,
-    endedAt: null,
-    error: null,
-    progress: null,
-    ...overrides,
-  };
+  return testInstance({ state: 'starting', ...overrides });
 }
 
 /**

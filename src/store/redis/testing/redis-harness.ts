@@ -1,33 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import type { StoreHarness } from '../../testing/store-contract.js';
+import { deleteKeysUnder, redisUnreachable as unreachable } from '../redis-admin.js';
 import { RedisStore } from '../redis-store.js';
 
 /** The Redis the tests use: REDIS_URL, else the machine's own. */
 export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 /** Null when Redis answers PING at `url`, else why not. */
-export async function redisUnreachable(url = REDIS_URL): Promise<string | null> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 2_000,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  let cause: Error | undefined;
-  redis.on('error', (err: Error) => (cause ??= err));
-  try {
-    await redis.connect();
-    await redis.ping();
-    return null;
-  } catch (err) {
-    return (cause ?? (err instanceof Error ? err : new Error(String(err)))).message;
-  } finally {
-    redis.disconnect();
-  }
+export function redisUnreachable(url = REDIS_URL): Promise<string | null> {
+  return unreachable(url);
 }
 
 /** A key prefix no other test uses. */
@@ -43,22 +26,8 @@ export function storeUrl(prefix: string, url = REDIS_URL): string {
 }
 
 /** Deletes every key under the prefix (SCAN + UNLINK), e.g. after a test file. */
-export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<number> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => {});
-  try {
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-    let cursor = '0';
-    let deleted = 0;
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    redis.disconnect();
-  }
+export function deleteKeys(prefix: string, url = REDIS_URL): Promise<number> {
+  return deleteKeysUnder(url, prefix);
 }
 
 /** A fresh prefix per suite run, its keys deleted afterwards. */
