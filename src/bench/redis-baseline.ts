@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { deleteKeysUnder } from '../store/redis/redis-admin.js';
+import { deleteKeysUnder } from '../store/index.js';
 import { sleep } from './figures/context.js';
 
 function client(url: string): Redis {

@@ -24,7 +24,7 @@ import { knowledgeFigure, type KnowledgePlan } from './figures/knowledge.js';
 import { messageLoad, type LoadResult } from './figures/message-load.js';
 import { perInstance } from './figures/per-instance.js';
 import { benchRedisUrl, redisFigure, type RedisPlan } from './figures/redis.js';
-import { redisUnreachable } from '../store/redis/redis-admin.js';
+import { redisUnreachable } from '../store/index.js';
 import { spawnLatency } from './figures/spawn-latency.js';
 import { SupervisorProfiler } from './profiling.js';
 import { median, quantile } from './stats.js';

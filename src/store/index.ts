@@ -39,6 +39,7 @@ export type {
 } from './types.js';
 export { SqliteStore } from './sqlite/sqlite-store.js';
 export { RedisStore } from './redis/redis-store.js';
+export { deleteKeysUnder, redisUnreachable } from './redis/redis-admin.js';
 
 /**
  * The backend factory: picks the store from config. `sqlite` is the embedded store at <home>/store.db; a

@@ -207,6 +207,30 @@ describe('dashboard in headless Chromium during a demo run', () => {
     await shot(page, 'hierarchy');
   });
 
+  it('shows the run’s budgets: a budget set on the executive appears with its meters, live', async () => {
+    const page = pages[1]!;
+    await page.click('[data-testid="tab-budgets"]');
+    const execId = await page
+      .locator('[data-testid="instance-row"][data-role="executive"]')
+      .getAttribute('data-instance-id');
+    assert.ok(execId);
+    await api(h, 'POST', `/instances/${execId}/budget`, { max_tokens: 5_000_000, max_instances: 12 });
+    const row = page.locator(`[data-testid="budget-row"][data-root="${execId}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-state'), 'active');
+    const meters = await row
+      .locator('[data-testid="budget-meter"]')
+      .evaluateAll((els) => els.map((e) => [e.getAttribute('data-resource'), e.getAttribute('data-level')]));
+    assert.deepEqual(
+      meters.filter(([r]) => r === 'instances' || r === 'tokens'),
+      [
+        ['instances', 'ok'],
+        ['tokens', 'ok'],
+      ],
+    );
+    await shot(page, 'budgets');
+  });
+
   it('shows conflicts, resources and the audit feed', async () => {
     const page = pages[1]!;
     await page.click('[data-testid="tab-conflicts"]');

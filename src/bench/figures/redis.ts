@@ -13,7 +13,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { BenchOrg, callTool as call, type Spawned } from '../bench-org.js';
 import type { Cleanup } from '../cleanup.js';
-import { deleteKeysUnder } from '../../store/redis/redis-admin.js';
+import { deleteKeysUnder } from '../../store/index.js';
 import { benchPrefix, redisClaimLoop, streamHandOff, streamThroughput } from '../redis-baseline.js';
 import { median, quantile } from '../stats.js';
 import { row, type Figure, type Row } from '../types.js';

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ActionDialogs, ActionOutcomes } from './actions';
 import { Audit } from './Audit';
+import { Budgets } from './Budgets';
 import { Conflicts } from './Conflicts';
 import { Header } from './Header';
 import { Hierarchy } from './Hierarchy';
@@ -10,7 +11,7 @@ import { Messages } from './Messages';
 import { Resources } from './Resources';
 import { Tasks } from './Tasks';
 
-export const TABS = ['instance', 'messages', 'tasks', 'conflicts', 'resources', 'audit'] as const;
+export const TABS = ['instance', 'messages', 'tasks', 'conflicts', 'budgets', 'resources', 'audit'] as const;
 export type Tab = (typeof TABS)[number];
 
 const TAB_LABEL: Record<Tab, string> = {
@@ -18,6 +19,7 @@ const TAB_LABEL: Record<Tab, string> = {
   messages: 'Messages',
   tasks: 'Tasks',
   conflicts: 'Conflicts',
+  budgets: 'Budgets',
   resources: 'Resources',
   audit: 'Audit',
 };
@@ -32,7 +34,7 @@ function readHash(): { tab: Tab; focus: string | null } {
 }
 
 function TabBadge({ tab }: { tab: Tab }) {
-  const l = useLive('messages', 'conflicts', 'tasks');
+  const l = useLive('messages', 'conflicts', 'tasks', 'budgets');
   let n = 0;
   let title = '';
   if (tab === 'messages') {
@@ -41,6 +43,9 @@ function TabBadge({ tab }: { tab: Tab }) {
   } else if (tab === 'conflicts' && l.conflicts) {
     n = l.conflicts.reservationOverlaps.length + l.conflicts.worktreeOverlaps.length;
     title = 'overlaps';
+  } else if (tab === 'budgets') {
+    n = l.budgets.filter((b) => b.state === 'paused').length;
+    title = 'paused subtrees';
   } else if (tab === 'tasks') {
     n = l.tasks.filter((t) => t.state === 'failed').length;
     title = 'failed tasks';
@@ -97,6 +102,7 @@ export function App() {
             {tab === 'messages' && <Messages />}
             {tab === 'tasks' && <Tasks />}
             {tab === 'conflicts' && <Conflicts />}
+            {tab === 'budgets' && <Budgets onFocus={onFocus} />}
             {tab === 'resources' && <Resources />}
             {tab === 'audit' && <Audit />}
           </div>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { isLive, type InstanceView, type TaskView } from './api';
-import { clip, fmtBytes, fmtPercent, stateClass } from './format';
+import { clip, fmtBytes, fmtPercent, fmtUntil, stateClass } from './format';
 import { useLive } from './hooks';
 
 const ROLE_LETTER: Record<string, string> = { executive: 'E', manager: 'M', specialist: 'S' };
@@ -108,6 +108,11 @@ function InstanceRow(props: {
           </span>
         )}
         <StateBadge state={inst.state} />
+        {inst.state === 'blocked' && inst.blockedUntil ? (
+          <span class="dim small" data-testid="blocked-until" title={inst.error ?? 'blocked'}>
+            {fmtUntil(inst.blockedUntil)}
+          </span>
+        ) : null}
         {inst.pendingMessages > 0 && (
           <span class="unread" data-testid="unread" title={`${inst.pendingMessages} undelivered message(s)`}>
             {inst.pendingMessages}

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, type AuditEvent, type InstanceView } from './api';
 import { InstanceActions } from './actions';
 import { EventRow } from './Audit';
-import { fmtBytes, fmtPercent, fmtTime } from './format';
+import { fmtBytes, fmtPercent, fmtTime, fmtUntil } from './format';
 import { StateBadge, ProgressBar } from './Hierarchy';
 import { useLive } from './hooks';
 import { InstanceResourceChart } from './Resources';
@@ -151,6 +151,14 @@ export function InstanceDetails({ id, onFocus }: { id: string | null; onFocus: (
               ? `${fmtPercent(sample.cpuPercent)} CPU · ${fmtBytes(sample.rssBytes)} RSS · ${sample.processes} process(es)`
               : '–'}
           </dd>
+          {inst.state === 'blocked' && inst.blockedUntil ? (
+            <>
+              <dt>blocked</dt>
+              <dd class="warn" data-testid="instance-blocked-until">
+                {fmtUntil(inst.blockedUntil)}, then resumed by the supervisor (its leases are held meanwhile)
+              </dd>
+            </>
+          ) : null}
           {inst.error && (
             <>
               <dt>error</dt>

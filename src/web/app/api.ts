@@ -31,6 +31,32 @@ export interface InstanceView {
   error: string | null;
   pendingMessages: number;
   progress: Progress | null;
+  /** Blocked by a rate limit or API error: when the supervisor resumes it (epoch ms), if the reset is known. */
+  blockedUntil?: number | null;
+}
+
+/** The limits of a budget (absent: no limit). */
+export interface BudgetLimits {
+  maxInstances?: number;
+  maxDepth?: number;
+  maxMinutes?: number;
+  maxTokens?: number;
+  maxCost?: number;
+}
+
+/** One subtree's budget with what it used (GET /api/budgets). */
+export interface BudgetView {
+  root: string;
+  runId: string;
+  role: Role | null;
+  name: string | null;
+  rootState: string | null;
+  state: 'active' | 'paused';
+  pausedFor: 'tokens' | 'minutes' | 'cost' | null;
+  limits: BudgetLimits;
+  used: { instances: number; depth: number; minutes: number; tokens: number; cost: number };
+  reserved: { tokens: number; cost: number };
+  startedAt: number;
 }
 
 export interface RunView {
@@ -239,6 +265,7 @@ export const api = {
   }) => request<MessageFlowRow[]>('GET', `/api/messages${qs(p)}`),
   tasks: (run: string | undefined) => request<TasksResponse>('GET', `/api/tasks${qs({ run })}`),
   conflicts: (run: string) => request<ConflictReport>('GET', `/api/conflicts${qs({ run })}`),
+  budgets: (run: string) => request<BudgetView[]>('GET', `/api/budgets${qs({ run })}`),
   resources: () => request<ResourceSnapshot>('GET', '/api/resources'),
   hostSeries: () => request<{ intervalMs: number; samples: HostSample[] }>('GET', '/api/resources?host=1'),
   instanceSeries: (id: string) =>

@@ -6,7 +6,7 @@ import { qs } from './api';
 import { layoutDag } from './dag';
 import { flowSeries } from './flow';
 import type { MessageFlowRow } from './api';
-import { clip, fmtBytes, fmtMs, stateClass } from './format';
+import { budgetMeters, clip, fmtBytes, fmtMs, fmtUntil, stateClass } from './format';
 
 function task(id: string, depends_on: string[] = [], state = 'ready'): TaskView {
   return {
@@ -84,6 +84,36 @@ describe('dashboard app: formatting', () => {
     assert.equal(fmtMs(null), '–');
     assert.equal(clip('abcdef', 4), 'abc…');
     assert.equal(stateClass('dead"><x'), 'st-deadx');
+  });
+
+  it('says until when a blocked instance waits, and that it resumes once the time has passed', () => {
+    const now = new Date(2026, 0, 1, 12, 0, 0).getTime();
+    assert.equal(fmtUntil(now + 90_000, now), 'until 12:01:30 (in 1m30s)');
+    assert.equal(fmtUntil(now - 1, now), 'resuming');
+  });
+
+  it('builds budget meters for limited and used resources, warning at 80 % and over at 100 %', () => {
+    const meters = budgetMeters({
+      limits: { maxInstances: 4, maxTokens: 1000, maxCost: 2 },
+      used: { instances: 3, depth: 0, minutes: 1.25, tokens: 1000, cost: 0.5 },
+    });
+    assert.deepEqual(
+      meters.map((m) => [m.label, m.used, m.limit, m.level]),
+      [
+        ['instances', '3', '4', 'ok'],
+        ['minutes', '1.3', null, 'ok'],
+        ['tokens', '1,000', '1,000', 'bad'],
+        ['cost', '$0.50', '$2.00', 'ok'],
+      ],
+    );
+    assert.equal(meters[0]!.percent, 75);
+    assert.equal(
+      budgetMeters({
+        limits: { maxTokens: 100 },
+        used: { instances: 0, depth: 0, minutes: 0, tokens: 85, cost: 0 },
+      })[0]!.level,
+      'warn',
+    );
   });
 
   it('builds query strings from the defined values only', () => {

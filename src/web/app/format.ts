@@ -42,3 +42,46 @@ export function clip(text: string, max: number): string {
 export function stateClass(state: string): string {
   return `st-${state.replace(/[^a-z_-]/gi, '')}`;
 }
+
+/** When a blocked instance is resumed: "until 14:02:05 (in 3m20s)", or "resuming" once the time has passed. */
+export function fmtUntil(at: number, now = Date.now()): string {
+  return at <= now ? 'resuming' : `until ${fmtTime(at)} (in ${fmtMs(at - now)})`;
+}
+
+/** One budget resource: what was used of what is allowed, and how close it is to the limit. */
+export interface BudgetMeter {
+  label: string;
+  used: string;
+  limit: string | null;
+  /** Share of the limit used (0–100+), null without a limit. */
+  percent: number | null;
+  level: 'ok' | 'warn' | 'bad';
+}
+
+const n0 = (v: number): string => Math.round(v).toLocaleString('en-US');
+
+/** The meters of a budget, one per resource that has a limit or has been used. */
+export function budgetMeters(b: {
+  limits: Partial<Record<'maxInstances' | 'maxDepth' | 'maxMinutes' | 'maxTokens' | 'maxCost', number>>;
+  used: { instances: number; depth: number; minutes: number; tokens: number; cost: number };
+}): BudgetMeter[] {
+  const rows: Array<[string, number, number | undefined, (v: number) => string]> = [
+    ['instances', b.used.instances, b.limits.maxInstances, n0],
+    ['depth', b.used.depth, b.limits.maxDepth, n0],
+    ['minutes', b.used.minutes, b.limits.maxMinutes, (v) => v.toFixed(1)],
+    ['tokens', b.used.tokens, b.limits.maxTokens, n0],
+    ['cost', b.used.cost, b.limits.maxCost, (v) => `$${v.toFixed(2)}`],
+  ];
+  return rows
+    .filter(([, used, limit]) => limit !== undefined || used > 0)
+    .map(([label, used, limit, fmt]) => {
+      const percent = limit === undefined ? null : (used / limit) * 100;
+      return {
+        label,
+        used: fmt(used),
+        limit: limit === undefined ? null : fmt(limit),
+        percent,
+        level: percent === null || percent < 80 ? 'ok' : percent < 100 ? 'warn' : 'bad',
+      };
+    });
+}

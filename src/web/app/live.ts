@@ -2,6 +2,7 @@ import {
   api,
   isLive,
   type AuditEvent,
+  type BudgetView,
   type ConflictReport,
   type HostSample,
   type InstanceSample,
@@ -15,7 +16,16 @@ import {
 
 /** The parts of the live state a view can subscribe to. */
 export type Slice =
-  'connection' | 'runs' | 'instances' | 'messages' | 'dead' | 'tasks' | 'conflicts' | 'resources' | 'events';
+  | 'connection'
+  | 'runs'
+  | 'instances'
+  | 'messages'
+  | 'dead'
+  | 'tasks'
+  | 'conflicts'
+  | 'budgets'
+  | 'resources'
+  | 'events';
 
 export type Connection = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -104,6 +114,7 @@ export class Live {
   tasks: TaskView[] = [];
   reservations: Reservation[] = [];
   conflicts: ConflictReport | null = null;
+  budgets: BudgetView[] = [];
   events: AuditEvent[] = [];
   lastSeq = 0;
   resourceIntervalMs = 2000;
@@ -171,13 +182,15 @@ export class Live {
     this.tasks = [];
     this.reservations = [];
     this.conflicts = null;
-    for (const s of ['messages', 'dead', 'tasks', 'conflicts'] as const) this.loaded.delete(s);
+    this.budgets = [];
+    for (const s of ['messages', 'dead', 'tasks', 'conflicts', 'budgets'] as const) this.loaded.delete(s);
     this.notify('runs');
     this.notify('instances');
     this.refreshMessages(true);
     if (this.wantDead) this.refreshDead();
     this.refreshTasks();
     this.refreshConflicts();
+    this.refreshBudgets();
     this.loadInstanceSeries();
   }
 
@@ -236,7 +249,7 @@ export class Live {
     }
     if (next === null) {
       // No run yet: the run's panels are empty, not loading.
-      for (const s of ['messages', 'tasks', 'conflicts'] as const) {
+      for (const s of ['messages', 'tasks', 'conflicts', 'budgets'] as const) {
         this.loaded.add(s);
         this.notify(s);
       }
@@ -379,6 +392,20 @@ export class Live {
     });
   }, 1000);
 
+  /** Spend moves with every turn (instance.state) and spawn; at most once a second. */
+  readonly refreshBudgets = throttle(async () => {
+    const run = this.runId;
+    if (run === null) {
+      this.loaded.add('budgets');
+      this.notify('budgets');
+      return;
+    }
+    await this.guard('budgets', async () => {
+      const rows = await api.budgets(run);
+      if (run === this.runId) this.budgets = rows;
+    });
+  }, 1000);
+
   private refreshAll(): void {
     this.refreshRuns();
     this.refreshInstances();
@@ -386,6 +413,7 @@ export class Live {
     if (this.wantDead) this.refreshDead();
     this.refreshTasks();
     this.refreshConflicts();
+    this.refreshBudgets();
   }
 
   // ---- the live stream ----
@@ -449,6 +477,10 @@ export class Live {
       case 'instance':
         this.refreshInstances();
         if (kind === 'instance.terminated' || kind === 'instance.state') this.refreshConflicts();
+        this.refreshBudgets();
+        break;
+      case 'budget':
+        this.refreshBudgets();
         break;
       case 'message':
         this.onMessageEvent(e);
