@@ -13,7 +13,7 @@ import {
 } from '../core/index.js';
 import { SqliteStore } from '../store/index.js';
 import { Budgets, parseLimits } from './budgets.js';
-import { limitReport } from './rate-limits.js';
+import { limitReport, resetFromText } from './rate-limits.js';
 import { testInstance } from '../testing/instances.js';
 
 function instance(
@@ -251,5 +251,31 @@ describe('rate-limit reports', () => {
     assert.equal(limitReport({ error: '529 Overloaded' }, now)?.kind, 'overloaded');
     assert.equal(limitReport({ error: 'authentication_failed' }, now), null);
     assert.equal(limitReport({ error: 'Connection error.' }, now), null);
+  });
+
+  it('read the reset time Claude Code names in its limit message', () => {
+    // 2026-11-24 10:00 UTC = 11:00 in Berlin = 05:00 in New York.
+    const now = Date.UTC(2026, 10, 24, 10, 0);
+    const at = (h: number, m = 0, day = 24) => Date.UTC(2026, 10, day, h, m);
+    const report = limitReport(
+      {
+        error: 'rate_limit',
+        last_assistant_message: "You've hit your limit · resets 3pm (Europe/Berlin)",
+      },
+      now,
+    );
+    assert.equal(report?.until, at(14));
+    assert.equal(resetFromText('5-hour limit reached ∙ resets 5:30pm (America/New_York)', now), at(22, 30));
+    // Already past today in that zone: tomorrow.
+    assert.equal(resetFromText('Your limit will reset at 4am (America/New_York)', now), at(9, 0, 25));
+    assert.equal(resetFromText('resets 12am (UTC)', now), at(0, 0, 25));
+    assert.equal(resetFromText('resets 12pm (UTC)', now), at(12));
+    assert.equal(resetFromText('limit resets at 14:05 (Etc/UTC)', now), at(14, 5));
+    assert.equal(resetFromText('Claude AI usage limit reached|1795600000', now), 1_795_600_000_000);
+    // An unknown zone falls back to the supervisor's own; no time, no reset.
+    assert.ok((resetFromText('resets 3pm (Mars/Olympus)', now) ?? 0) > now);
+    for (const text of ['resets soon', 'resets 3', 'resets 13pm', 'resets 10:75', 'rate limited']) {
+      assert.equal(resetFromText(text, now), null, text);
+    }
   });
 });

@@ -47,7 +47,68 @@ export function limitReport(payload: Record<string, unknown>, now = Date.now()):
   if (until === null && typeof after === 'number' && Number.isFinite(after) && after >= 0) {
     until = now + after * 1000;
   }
+  // Claude Code says when a usage limit resets only in its message text.
+  const message = typeof payload.last_assistant_message === 'string' ? payload.last_assistant_message : '';
+  until ??= resetFromText(`${details}\n${message}`, now);
   return { kind, reason: [error, details].filter(Boolean).join(': ') || kind, until };
+}
+
+/**
+ * The reset time a limit message names, as epoch ms: Claude Code's "resets 3pm (Europe/Berlin)", "reset at
+ * 5:30 pm", "resets 14:00", or its older "…limit reached|1732460400". A wall-clock time is the next one after
+ * `now` in the named time zone (the supervisor's own without one). Null when the text names none.
+ */
+export function resetFromText(text: string, now = Date.now()): number | null {
+  const epoch = /\|(\d{10})(?!\d)/.exec(text);
+  if (epoch) return Number(epoch[1]) * 1000;
+  const m =
+    /\bresets?\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?(?:\s*\(([\w+-]+(?:\/[\w+-]+)*)\))?/i.exec(
+      text,
+    );
+  if (!m) return null;
+  let hour = Number(m[1]);
+  const minute = Number(m[2] ?? 0);
+  const half = m[3]?.toLowerCase().replace(/\./g, '');
+  if (half) {
+    if (hour < 1 || hour > 12) return null;
+    hour = (hour % 12) + (half === 'pm' ? 12 : 0);
+  } else if (m[2] === undefined || hour > 23) {
+    return null; // "resets 3" is no time
+  }
+  if (minute > 59) return null;
+  const zone = m[4];
+  const offsetAt = (at: number): number => {
+    try {
+      return zoneOffsetMs(at, zone);
+    } catch {
+      return zoneOffsetMs(at, undefined); // an unknown zone name: the supervisor's own
+    }
+  };
+  // The zone's calendar date now; that date at hour:minute, else the next day's.
+  const wall = new Date(now + offsetAt(now));
+  for (let day = 0; day <= 1; day++) {
+    const asUtc = Date.UTC(wall.getUTCFullYear(), wall.getUTCMonth(), wall.getUTCDate() + day, hour, minute);
+    const at = asUtc - offsetAt(asUtc);
+    if (at > now) return at;
+  }
+  return null;
+}
+
+/** How far a time zone's wall clock is ahead of UTC at `at` (ms); the process's zone when none is named. */
+function zoneOffsetMs(at: number, timeZone: string | undefined): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(new Date(at));
+  const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return wall - Math.floor(at / 1000) * 1000;
 }
 
 export interface RateLimitsDeps {
