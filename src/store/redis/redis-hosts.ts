@@ -105,13 +105,13 @@ export function makeRedisHostStore(redis: Redis, P: string): HostStore {
 /** An answer as it travels back: the value, or the error's code, message and hint. */
 type Answer = { ok: true; value: unknown } | { ok: false; code: ErrorCode; message: string; hint?: string };
 
-/**
- * Requests between supervisors over Redis lists. Blocking pops need connections of their own: one per host
- * served, and one per request in flight (requests are rare: spawns, screen reads, stops, re-homing).
- */
 /** At most this many idle blocking connections are kept for requests. */
 const IDLE_WAITERS = 4;
 
+/**
+ * Requests between supervisors over Redis lists. Blocking pops need connections of their own: one per host
+ * served, and one per request in flight, kept for the next request once it is answered.
+ */
 export class RedisHostLink implements HostLink {
   private readonly serving = new Set<() => void>();
   /** Blocking connections free for the next request's wait (a dashboard terminal asks several times a second). */
