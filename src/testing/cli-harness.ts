@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processesWithEnv } from '../bench/proc.js';
+import { processesWithEnv, whenReaped } from '../bench/proc.js';
 import { pathsFor, type Paths } from '../core/index.js';
 
 /** The built CLI: end-to-end tests drive dist/, as a user would after `npm run build`. */
@@ -102,8 +102,22 @@ export class CliHarness {
       }
     }
     spawnSync('tmux', ['-L', this.paths.tmuxSocket, 'kill-server']);
-    rmSync(join(tmpdir(), `tmux-${process.getuid?.() ?? 0}`, this.paths.tmuxSocket), { force: true });
-    for (const dir of [...this.tempDirs, this.home]) rmSync(dir, { recursive: true, force: true });
+    const socket = join(tmpdir(), `tmux-${process.getuid?.() ?? 0}`, this.paths.tmuxSocket);
+    // The lock is left behind when a client starting the server is killed.
+    for (const path of [socket, `${socket}.lock`]) rmSync(path, { force: true });
+    // Agents can outlive their supervisor (kill -9) and write into the home while it is removed: stop them first.
+    const left = processesOfHome(this.home);
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await Promise.all(left.map((pid) => whenReaped(pid, 5_000, 20)));
+    for (const dir of [...this.tempDirs, this.home]) {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+    }
   }
 }
 
