@@ -1,4 +1,5 @@
 /** Small formatting helpers shared by the panels. */
+import type { BudgetView } from './api';
 
 export function fmtTime(ms: number): string {
   const d = new Date(ms);
@@ -61,10 +62,7 @@ export interface BudgetMeter {
 const n0 = (v: number): string => Math.round(v).toLocaleString('en-US');
 
 /** The meters of a budget, one per resource that has a limit or has been used. */
-export function budgetMeters(b: {
-  limits: Partial<Record<'maxInstances' | 'maxDepth' | 'maxMinutes' | 'maxTokens' | 'maxCost', number>>;
-  used: { instances: number; depth: number; minutes: number; tokens: number; cost: number };
-}): BudgetMeter[] {
+export function budgetMeters(b: Pick<BudgetView, 'limits' | 'used'>): BudgetMeter[] {
   const rows: Array<[string, number, number | undefined, (v: number) => string]> = [
     ['instances', b.used.instances, b.limits.maxInstances, n0],
     ['depth', b.used.depth, b.limits.maxDepth, n0],

@@ -363,48 +363,40 @@ export class Live {
     });
   }, THROTTLE_MS);
 
-  readonly refreshTasks = throttle(async () => {
-    const run = this.runId;
-    if (run === null) {
-      this.loaded.add('tasks');
-      this.notify('tasks');
-      return;
-    }
-    await this.guard('tasks', async () => {
-      const r = await api.tasks(run);
-      if (run !== this.runId) return;
+  /**
+   * A throttled refresh of one panel of the run on screen: `fetch` for the run, `keep` its answer unless the
+   * run changed meanwhile; without a run the panel is empty (and loaded).
+   */
+  private runPanel<T>(slice: Slice, fetch: (run: string) => Promise<T>, keep: (v: T) => void, ms: number) {
+    return throttle(async () => {
+      const run = this.runId;
+      if (run === null) {
+        this.loaded.add(slice);
+        this.notify(slice);
+        return;
+      }
+      await this.guard(slice, async () => {
+        const v = await fetch(run);
+        if (run === this.runId) keep(v);
+      });
+    }, ms);
+  }
+
+  readonly refreshTasks = this.runPanel(
+    'tasks',
+    api.tasks,
+    (r) => {
       this.tasks = r.tasks;
       this.reservations = r.reservations;
-    });
-  }, THROTTLE_MS);
+    },
+    THROTTLE_MS,
+  );
 
   /** Conflicts ask git about every live worktree: at most once a second. */
-  readonly refreshConflicts = throttle(async () => {
-    const run = this.runId;
-    if (run === null) {
-      this.loaded.add('conflicts');
-      this.notify('conflicts');
-      return;
-    }
-    await this.guard('conflicts', async () => {
-      const r = await api.conflicts(run);
-      if (run === this.runId) this.conflicts = r;
-    });
-  }, 1000);
+  readonly refreshConflicts = this.runPanel('conflicts', api.conflicts, (r) => (this.conflicts = r), 1000);
 
-  /** Spend moves with every turn (instance.state) and spawn; at most once a second. */
-  readonly refreshBudgets = throttle(async () => {
-    const run = this.runId;
-    if (run === null) {
-      this.loaded.add('budgets');
-      this.notify('budgets');
-      return;
-    }
-    await this.guard('budgets', async () => {
-      const rows = await api.budgets(run);
-      if (run === this.runId) this.budgets = rows;
-    });
-  }, 1000);
+  /** Spend moves with every turn (instance.state) and spawn: at most once a second. */
+  readonly refreshBudgets = this.runPanel('budgets', api.budgets, (rows) => (this.budgets = rows), 1000);
 
   private refreshAll(): void {
     this.refreshRuns();
