@@ -326,6 +326,11 @@ export class Organisation implements Orchestrator {
     return inst.host === this.hosts.id || inst.host === '';
   }
 
+  /** This host's instances in the given states. */
+  private async ownInstances(states: readonly InstanceState[]): Promise<Instance[]> {
+    return (await this.store.instances.list({ states })).filter((i) => this.owns(i));
+  }
+
   /** Appends an audit event and wakes event followers. */
   async emit(event: EventInput): Promise<void> {
     await this.store.events.append(event);
@@ -1169,7 +1174,7 @@ export class Organisation implements Orchestrator {
   /** Compares live instances with tmux; marks the ones whose pane is gone or dead. */
   async sweep(reason: string): Promise<void> {
     // Instances first, then tmux: an instance spawned in between is not judged against an older session list.
-    const live = (await this.store.instances.list({ states: LIVE_STATES })).filter((i) => this.owns(i));
+    const live = await this.ownInstances(LIVE_STATES);
     const sessions = await this.deps.tmux.listSessions();
     const byName = new Map(sessions.map((s) => [s.name, s]));
     for (const inst of live) {
@@ -1193,8 +1198,7 @@ export class Organisation implements Orchestrator {
     const adopted: string[] = [];
     const lost: string[] = [];
     const known = new Set<string>();
-    for (const inst of await this.store.instances.list({ states: LIVE_STATES })) {
-      if (!this.owns(inst)) continue;
+    for (const inst of await this.ownInstances(LIVE_STATES)) {
       known.add(inst.tmuxSession);
       const s = byName.get(inst.tmuxSession);
       if (s && !s.dead) {
@@ -1228,9 +1232,7 @@ export class Organisation implements Orchestrator {
       }
     }
     // Rate-limited instances wait on (their leases held); budgets' time checks run again.
-    const blocked = (await this.store.instances.list({ states: ['blocked'] }))
-      .filter((i) => this.owns(i))
-      .map((i) => i.id);
+    const blocked = (await this.ownInstances(['blocked'])).map((i) => i.id);
     await this.rateLimits.restore(blocked);
     await this.budgets.start();
     return { adopted, lost };
@@ -1243,7 +1245,7 @@ export class Organisation implements Orchestrator {
 
   /** Stops every live instance (used by `down`). */
   async stopAll(reason: string): Promise<void> {
-    const live = (await this.store.instances.list({ states: LIVE_STATES })).filter((i) => this.owns(i));
+    const live = await this.ownInstances(LIVE_STATES);
     for (const inst of live.reverse()) await this.stopInstance(inst, 'supervisor', false, reason);
   }
 
